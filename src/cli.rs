@@ -1,0 +1,198 @@
+//! The command line: clap definitions only, no behaviour.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::decode::Compression;
+
+/// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
+///
+/// `nats-trace SUBJECT` is short for `nats-trace trace SUBJECT`; to trace a subject that is
+/// also a command name, use the long form (`nats-trace trace demo`).
+#[derive(Debug, Parser)]
+#[command(name = "nats-trace", version, about, long_about)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub trace: Option<TraceArgs>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace one message and print the route it took.
+    Trace(TraceArgs),
+    /// Start a throwaway local topology (supercluster with a leafnode chain) and trace through it.
+    Demo(DemoArgs),
+}
+
+/// How to reach and authenticate with the NATS server (like the `nats` CLI).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectionArgs {
+    /// NATS server URLs, comma separated.
+    #[arg(
+        short = 's',
+        long = "server",
+        env = "NATS_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub server: Option<String>,
+
+    /// Name of this connection, as servers and their traces show it.
+    #[arg(long, global = true, value_name = "NAME", default_value = "nats-trace")]
+    pub connection_name: Option<String>,
+
+    /// Time allowed to connect, and to collect the traces (e.g. 5s, 500ms).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+
+    /// Show what nats-trace is doing on stderr.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+/// What to trace.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// The subject to publish the traced message to.
+    #[arg(value_name = "SUBJECT")]
+    pub subject: String,
+
+    /// The message body.
+    #[arg(value_name = "PAYLOAD", default_value = "")]
+    pub payload: String,
+
+    /// Deliver the message to its subscribers too (default: trace only, deliver nothing).
+    #[arg(long)]
+    pub deliver: bool,
+
+    /// Prefix each line with the time since the message entered the previous server.
+    #[arg(short = 'T', long = "timestamp")]
+    pub timestamp: bool,
+
+    /// Add a header to the traced message, as K:V (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "K:V", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// Compression the servers should use for their trace messages.
+    #[arg(long, value_enum, default_value_t = Compression::Snappy)]
+    pub compression: Compression,
+
+    /// Print every decompressed trace message as `>>> {json}` before the tree.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// How to print.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// When to use colors: auto honours NO_COLOR and is off when stdout is not a terminal.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Leave the topology running and print its URLs instead of shutting it down.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text)
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("invalid header {text:?}: expected K:V"))?;
+    let key = key.trim();
+    if key.is_empty()
+        || key
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+    {
+        return Err(format!("invalid header name {key:?}"));
+    }
+    if value.chars().any(|c| c == '\r' || c == '\n') {
+        return Err(format!(
+            "invalid header value for {key:?}: it has a line break"
+        ));
+    }
+    Ok((key.to_string(), value.trim_start().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_short_form_traces() {
+        let cli = Cli::try_parse_from([
+            "nats-trace",
+            "-s",
+            "nats://h:4222",
+            "orders.new",
+            "hi",
+            "-T",
+        ])
+        .expect("parses");
+        let trace = cli.trace.expect("trace args");
+        assert_eq!(trace.subject, "orders.new");
+        assert_eq!(trace.payload, "hi");
+        assert!(trace.timestamp);
+        assert_eq!(cli.connection.server.as_deref(), Some("nats://h:4222"));
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn the_long_form_takes_connection_options_anywhere() {
+        let cli = Cli::try_parse_from([
+            "nats-trace",
+            "trace",
+            "orders.new",
+            "--timeout",
+            "250ms",
+            "-H",
+            "A: b",
+            "-H",
+            "C:d",
+        ])
+        .expect("parses");
+        assert_eq!(cli.connection.timeout, Duration::from_millis(250));
+        match cli.command {
+            Some(Command::Trace(t)) => {
+                assert_eq!(
+                    t.headers,
+                    vec![("A".into(), "b".into()), ("C".into(), "d".into())]
+                );
+            }
+            other => panic!("expected trace, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_headers_and_durations_are_usage_errors() {
+        assert!(Cli::try_parse_from(["nats-trace", "x", "-H", "nocolon"]).is_err());
+        assert!(Cli::try_parse_from(["nats-trace", "x", "--timeout", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["nats-trace"]).is_err());
+    }
+}

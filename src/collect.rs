@@ -1,0 +1,324 @@
+//! Publishing the traced message and collecting the servers' trace messages: a fresh inbox
+//! prefix, the trace headers, a bounded deadline, and the completeness check after every
+//! arrival, so that collection ends the moment the tree is complete.
+//!
+//! A new subscription's interest takes a moment to reach remote servers, so a remote
+//! server can drop its trace when the message outruns the interest. The collector therefore
+//! subscribes to `PREFIX.*` and publishes attempt *n* with `Nats-Trace-Dest: PREFIX.n`. When a
+//! trace-only attempt is still incomplete after a quiet period (no arrival for as long as the
+//! attempt has taken so far, at least [`MIN_GRACE`], doubling per attempt), it publishes
+//! again; by then the wildcard's interest has propagated. The first complete attempt wins.
+//! With `--deliver` it never publishes twice.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::time::sleep_until;
+
+use crate::connect::Connection;
+use crate::decode::{self, Compression};
+use crate::error::Error;
+use crate::event::{
+    ACCEPT_ENCODING_HEADER, CONTENT_ENCODING_HEADER, TRACE_DEST_HEADER, TRACE_ONLY_HEADER,
+    TraceMessage,
+};
+use crate::graph::Stitcher;
+use crate::verbose::Verbose;
+
+/// The shortest quiet period before a trace-only attempt is repeated.
+pub const MIN_GRACE: Duration = Duration::from_millis(20);
+/// The most attempts of one trace-only message.
+pub const MAX_ATTEMPTS: usize = 4;
+
+/// The message to trace and how.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub subject: String,
+    pub payload: String,
+    pub headers: Vec<(String, String)>,
+    pub deliver: bool,
+    pub compression: Compression,
+    /// How long to wait for the traces.
+    pub timeout: Duration,
+}
+
+/// One trace message as received, decompressed.
+#[derive(Debug, Clone)]
+pub struct ReceivedTrace {
+    /// The subject it arrived on.
+    pub subject: String,
+    /// Its NATS headers (for example `Content-Encoding`).
+    pub headers: Vec<(String, String)>,
+    /// The decompressed payload: the server's JSON.
+    pub json: String,
+    /// When it arrived.
+    pub received_at: SystemTime,
+}
+
+/// What came back from the servers for the chosen attempt.
+#[derive(Debug)]
+pub struct Collected {
+    /// The trace messages of the chosen attempt, in arrival order.
+    pub traces: Vec<ReceivedTrace>,
+    /// The stitcher fed with them.
+    pub stitcher: Stitcher,
+    /// Messages that could not be decoded or parsed, one line each.
+    pub warnings: Vec<String>,
+    /// How many times the message was published.
+    pub attempts: usize,
+    /// Time from the first publish to the end of collection.
+    pub elapsed: Duration,
+}
+
+impl Collected {
+    pub fn is_complete(&self) -> bool {
+        self.stitcher.is_complete()
+    }
+}
+
+/// Why a received payload could not be used.
+pub fn decode_and_parse(
+    content_encoding: Option<&str>,
+    payload: &[u8],
+) -> Result<(String, TraceMessage), String> {
+    let data = decode::decode(content_encoding, payload).map_err(|e| e.to_string())?;
+    let message =
+        TraceMessage::from_json(&data).map_err(|e| format!("malformed trace message: {e}"))?;
+    let json = String::from_utf8(data).map_err(|_| "trace message is not UTF-8".to_string())?;
+    Ok((json, message))
+}
+
+struct Attempt {
+    dest: String,
+    published_at: Instant,
+    last_arrival: Option<Instant>,
+    stitcher: Stitcher,
+    traces: Vec<ReceivedTrace>,
+}
+
+impl Attempt {
+    fn new(dest: String) -> Attempt {
+        Attempt {
+            dest,
+            published_at: Instant::now(),
+            last_arrival: None,
+            stitcher: Stitcher::new(),
+            traces: Vec::new(),
+        }
+    }
+}
+
+/// Publishes the probe and collects its trace messages until the tree is complete or the
+/// timeout passes.
+pub async fn collect(
+    conn: &mut Connection,
+    probe: &Probe,
+    log: &Verbose,
+) -> Result<Collected, Error> {
+    let prefix = conn.client.new_inbox();
+    let mut subscription = conn
+        .client
+        .subscribe(format!("{prefix}.*"))
+        .await
+        .map_err(|e| Error::Connect(format!("cannot subscribe to the trace inbox: {e}")))?;
+    conn.client
+        .flush()
+        .await
+        .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
+    log.say(format_args!("listening for trace messages on {prefix}.*"));
+
+    let started = Instant::now();
+    let deadline = started + probe.timeout;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut publish_denied: Option<String> = None;
+    let mut winner: Option<usize> = None;
+
+    publish(conn, probe, &prefix, &mut attempts, log).await?;
+
+    while winner.is_none() {
+        let retry_at = next_retry(probe, &attempts);
+        tokio::select! {
+            message = subscription.next() => {
+                let Some(message) = message else {
+                    return Err(Error::Connect("the connection closed while collecting traces".into()));
+                };
+                let subject = message.subject.to_string();
+                let Some(index) = attempts.iter().position(|a| a.dest == subject) else {
+                    continue;
+                };
+                let headers: Vec<(String, String)> = message
+                    .headers
+                    .iter()
+                    .flat_map(|h| h.iter())
+                    .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
+                    .collect();
+                let encoding = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
+                    .map(|(_, v)| v.as_str());
+                match decode_and_parse(encoding, &message.payload) {
+                    Ok((json, trace)) => {
+                        let attempt = &mut attempts[index];
+                        log.say(format_args!(
+                            "trace from server {:?} hop {:?} after {:?} (attempt {})",
+                            trace.server.name,
+                            trace.hop(),
+                            attempt.published_at.elapsed(),
+                            index + 1
+                        ));
+                        attempt.stitcher.add(trace);
+                        attempt.last_arrival = Some(Instant::now());
+                        attempt.traces.push(ReceivedTrace {
+                            subject,
+                            headers,
+                            json,
+                            received_at: SystemTime::now(),
+                        });
+                        if attempt.stitcher.is_complete() {
+                            winner = Some(index);
+                        }
+                    }
+                    Err(why) => warnings.push(format!("ignored a trace message on {subject}: {why}")),
+                }
+            }
+            Some(error) = conn.server_errors.recv() => {
+                log.say(format_args!("server error: {error}"));
+                match classify_server_error(&error, &probe.subject, &prefix) {
+                    ServerErrorKind::Fatal(why) => return Err(Error::Permission(why)),
+                    ServerErrorKind::PublishDenied(why) => publish_denied = Some(why),
+                    ServerErrorKind::Other => warnings.push(format!("server error: {error}")),
+                }
+            }
+            _ = sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
+                publish(conn, probe, &prefix, &mut attempts, log).await?;
+            }
+            _ = sleep_until(deadline.into()) => {
+                log.say(format_args!("timeout after {:?}", probe.timeout));
+                break;
+            }
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let count = attempts.len();
+    let chosen = winner.unwrap_or_else(|| best_attempt(&attempts));
+    let attempt = attempts.swap_remove(chosen);
+    if attempt.stitcher.is_empty() {
+        if let Some(why) = publish_denied {
+            return Err(Error::Permission(why));
+        }
+        let mut detail = crate::duration::go_string_of(probe.timeout);
+        if let Some(first) = warnings.first() {
+            detail.push_str(&format!(" ({first})"));
+        }
+        return Err(Error::NothingArrived(detail));
+    }
+    log.say(format_args!(
+        "{} trace message(s) in {:?}, attempt {} of {}, complete: {}",
+        attempt.traces.len(),
+        elapsed,
+        chosen + 1,
+        count,
+        attempt.stitcher.is_complete()
+    ));
+    Ok(Collected {
+        traces: attempt.traces,
+        stitcher: attempt.stitcher,
+        warnings,
+        attempts: count,
+        elapsed,
+    })
+}
+
+async fn publish(
+    conn: &Connection,
+    probe: &Probe,
+    prefix: &str,
+    attempts: &mut Vec<Attempt>,
+    log: &Verbose,
+) -> Result<(), Error> {
+    let dest = format!("{prefix}.{}", attempts.len() + 1);
+    let mut headers = async_nats::HeaderMap::new();
+    for (key, value) in &probe.headers {
+        headers.append(key.as_str(), value.as_str());
+    }
+    headers.insert(TRACE_DEST_HEADER, dest.as_str());
+    if !probe.deliver {
+        headers.insert(TRACE_ONLY_HEADER, "true");
+    }
+    if let Some(encoding) = probe.compression.accept_encoding() {
+        headers.insert(ACCEPT_ENCODING_HEADER, encoding);
+    }
+    log.say(format_args!(
+        "publishing to {} with {TRACE_DEST_HEADER}: {dest}{}",
+        probe.subject,
+        if probe.deliver { "" } else { ", trace only" }
+    ));
+    attempts.push(Attempt::new(dest));
+    conn.client
+        .publish_with_headers(probe.subject.clone(), headers, probe.payload.clone().into())
+        .await
+        .map_err(|e| Error::Connect(format!("cannot publish to {}: {e}", probe.subject)))?;
+    conn.client
+        .flush()
+        .await
+        .map_err(|e| Error::Connect(format!("connection lost while publishing: {e}")))
+}
+
+/// When to publish another attempt, if ever.
+fn next_retry(probe: &Probe, attempts: &[Attempt]) -> Option<Instant> {
+    if probe.deliver || attempts.len() >= MAX_ATTEMPTS {
+        return None;
+    }
+    let current = attempts.last()?;
+    let last_event = current.last_arrival.unwrap_or(current.published_at);
+    let taken = last_event.duration_since(current.published_at);
+    let quiet = taken.max(MIN_GRACE) * (1 << (attempts.len() - 1));
+    Some(last_event + quiet)
+}
+
+/// The attempt that got furthest: an origin first, then the most traces, then the earliest.
+fn best_attempt(attempts: &[Attempt]) -> usize {
+    let mut best = 0;
+    for (index, attempt) in attempts.iter().enumerate() {
+        let key = (attempt.stitcher.has_origin(), attempt.stitcher.len());
+        let best_key = (
+            attempts[best].stitcher.has_origin(),
+            attempts[best].stitcher.len(),
+        );
+        if key > best_key {
+            best = index;
+        }
+    }
+    best
+}
+
+enum ServerErrorKind {
+    /// The trace cannot work at all.
+    Fatal(String),
+    /// Publishing the message was denied; its trace may still report it.
+    PublishDenied(String),
+    Other,
+}
+
+fn classify_server_error(error: &str, subject: &str, prefix: &str) -> ServerErrorKind {
+    let lower = error.to_ascii_lowercase();
+    if !lower.contains("permissions violation") {
+        return ServerErrorKind::Other;
+    }
+    let shown = crate::text::sanitize(error);
+    if lower.contains("subscription") && error.contains(prefix) {
+        ServerErrorKind::Fatal(format!(
+            "no permission to subscribe to the trace inbox {prefix}.* ({shown})"
+        ))
+    } else if lower.contains("publish") && error.contains(prefix) {
+        ServerErrorKind::Fatal(format!(
+            "no permission to publish trace messages to the inbox {prefix}.* ({shown})"
+        ))
+    } else if lower.contains("publish") && error.contains(&format!("\"{subject}\"")) {
+        ServerErrorKind::PublishDenied(format!("no permission to publish to {subject} ({shown})"))
+    } else {
+        ServerErrorKind::Other
+    }
+}

@@ -1,0 +1,529 @@
+//! The serde model of one server's trace message (`MsgTraceEvent` in nats-server's
+//! `server/msgtrace.go`): the reporting server, the traced request's headers, the hop
+//! count and the list of typed events. Event types this version does not know are kept
+//! as raw JSON, never rejected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// Header naming the subject that receives trace messages.
+pub const TRACE_DEST_HEADER: &str = "Nats-Trace-Dest";
+/// Header asking the servers to trace without delivering.
+pub const TRACE_ONLY_HEADER: &str = "Nats-Trace-Only";
+/// Header each server adds when it forwards a traced message to another server.
+pub const TRACE_HOP_HEADER: &str = "Nats-Trace-Hop";
+/// Header asking the servers to compress their trace messages.
+pub const ACCEPT_ENCODING_HEADER: &str = "Accept-Encoding";
+/// Header a server sets on a compressed trace message.
+pub const CONTENT_ENCODING_HEADER: &str = "Content-Encoding";
+
+/// The kind of a server connection, as nats-server numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnKind {
+    Client,
+    Router,
+    Gateway,
+    System,
+    Leafnode,
+    JetStream,
+    Account,
+    /// A number this version does not know.
+    Other(i64),
+}
+
+impl ConnKind {
+    pub fn from_number(n: i64) -> ConnKind {
+        match n {
+            0 => ConnKind::Client,
+            1 => ConnKind::Router,
+            2 => ConnKind::Gateway,
+            3 => ConnKind::System,
+            4 => ConnKind::Leafnode,
+            5 => ConnKind::JetStream,
+            6 => ConnKind::Account,
+            other => ConnKind::Other(other),
+        }
+    }
+
+    pub fn number(self) -> i64 {
+        match self {
+            ConnKind::Client => 0,
+            ConnKind::Router => 1,
+            ConnKind::Gateway => 2,
+            ConnKind::System => 3,
+            ConnKind::Leafnode => 4,
+            ConnKind::JetStream => 5,
+            ConnKind::Account => 6,
+            ConnKind::Other(n) => n,
+        }
+    }
+
+    /// The name the nats CLI gives this kind (`Client`, `Router`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnKind::Client => "Client",
+            ConnKind::Router => "Router",
+            ConnKind::Gateway => "Gateway",
+            ConnKind::System => "System",
+            ConnKind::Leafnode => "Leafnode",
+            ConnKind::JetStream => "JetStream",
+            ConnKind::Account => "Account",
+            ConnKind::Other(_) => "Unknown Kind",
+        }
+    }
+
+    /// The connection id label the server uses for this kind (`cid`, `rid`, …).
+    pub fn id_label(self) -> &'static str {
+        match self {
+            ConnKind::Client => "cid",
+            ConnKind::Router => "rid",
+            ConnKind::Gateway => "gid",
+            ConnKind::Leafnode => "lid",
+            _ => "id",
+        }
+    }
+
+    /// The arrow the nats CLI draws for an egress of this kind; empty for kinds it has none for.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            ConnKind::Client => "--C",
+            ConnKind::Router => "-->",
+            ConnKind::Gateway => "==>",
+            ConnKind::Leafnode => "~~>",
+            ConnKind::JetStream => "--J",
+            _ => "",
+        }
+    }
+
+    /// True for the connection kinds that lead to another server.
+    pub fn is_server_link(self) -> bool {
+        matches!(
+            self,
+            ConnKind::Router | ConnKind::Gateway | ConnKind::Leafnode
+        )
+    }
+}
+
+impl fmt::Display for ConnKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for ConnKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.number())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ConnKind::from_number(i64::deserialize(d)?))
+    }
+}
+
+/// A timestamp as the server wrote it (RFC 3339, nanoseconds), with its parsed value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timestamp {
+    /// The text as received.
+    pub raw: String,
+    /// Nanoseconds since the Unix epoch; `None` when the text is not RFC 3339 or is Go's zero time.
+    pub unix_nanos: Option<i128>,
+}
+
+impl Timestamp {
+    pub fn parse(raw: &str) -> Timestamp {
+        let unix_nanos = chrono::DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|t| {
+                i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
+            })
+            // Go's zero time.Time, "0001-01-01T00:00:00Z", means "not set".
+            .filter(|n| *n > -62_135_596_800 * 1_000_000_000);
+        Timestamp {
+            raw: raw.to_string(),
+            unix_nanos,
+        }
+    }
+
+    /// Nanoseconds from `origin` to this timestamp, when both are known.
+    pub fn since(&self, origin: &Timestamp) -> Option<i128> {
+        Some(self.unix_nanos? - origin.unix_nanos?)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.raw)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(Timestamp::parse(&raw))
+    }
+}
+
+/// Information about the server that sent a trace message (nats-server `ServerInfo`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerInfo {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    #[serde(default, rename = "ver")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub jetstream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Timestamp>,
+}
+
+/// The traced request as the reporting server saw it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TraceRequest {
+    /// Headers, with their case preserved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "msgsize")]
+    pub msg_size: u64,
+}
+
+impl TraceRequest {
+    /// The first value of a header, looked up case-insensitively as NATS headers are.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.header
+            .get(name)
+            .or_else(|| {
+                self.header
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .and_then(|values| values.first())
+            .map(String::as_str)
+    }
+}
+
+/// How the message entered the server (`in`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ingress {
+    pub ts: Timestamp,
+    pub kind: ConnKind,
+    #[serde(default)]
+    pub cid: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, rename = "acc")]
+    pub account: String,
+    #[serde(default, rename = "subj")]
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+/// A subject mapping changed the subject (`sm`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubjectMapping {
+    pub ts: Timestamp,
+    #[serde(default, rename = "to")]
+    pub mapped_to: String,
+}
+
+/// The message crossed a stream export into another account (`se`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamExport {
+    pub ts: Timestamp,
+    #[serde(default, rename = "acc")]
+    pub account: String,
+    #[serde(default)]
+    pub to: String,
+}
+
+/// The message crossed a service import into another account (`si`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceImport {
+    pub ts: Timestamp,
+    #[serde(default, rename = "acc")]
+    pub account: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+}
+
+/// The message reached a JetStream stream (`js`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JetStream {
+    pub ts: Timestamp,
+    #[serde(default)]
+    pub stream: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    #[serde(default, rename = "nointerest")]
+    pub no_interest: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+/// How the message left the server (`eg`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Egress {
+    pub ts: Timestamp,
+    pub kind: ConnKind,
+    #[serde(default)]
+    pub cid: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The hop id the next server receives in `Nats-Trace-Hop`; empty for clients.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hop: String,
+    #[serde(default, rename = "acc", skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    #[serde(default, rename = "sub", skip_serializing_if = "String::is_empty")]
+    pub subscription: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+impl Egress {
+    /// True when this egress forwarded the message to a server that should send its own trace.
+    pub fn expects_trace(&self) -> bool {
+        !self.hop.is_empty() && self.error.is_empty()
+    }
+}
+
+/// One event in a server's trace message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Ingress(Ingress),
+    SubjectMapping(SubjectMapping),
+    StreamExport(StreamExport),
+    ServiceImport(ServiceImport),
+    JetStream(JetStream),
+    Egress(Egress),
+    /// An event type this version does not know, kept whole.
+    Unknown {
+        kind: String,
+        raw: Value,
+    },
+}
+
+impl Event {
+    /// The `type` field of the event.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Event::Ingress(_) => "in",
+            Event::SubjectMapping(_) => "sm",
+            Event::StreamExport(_) => "se",
+            Event::ServiceImport(_) => "si",
+            Event::JetStream(_) => "js",
+            Event::Egress(_) => "eg",
+            Event::Unknown { kind, .. } => kind,
+        }
+    }
+
+    /// The event's timestamp, when it has one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        match self {
+            Event::Ingress(e) => Some(e.ts.clone()),
+            Event::SubjectMapping(e) => Some(e.ts.clone()),
+            Event::StreamExport(e) => Some(e.ts.clone()),
+            Event::ServiceImport(e) => Some(e.ts.clone()),
+            Event::JetStream(e) => Some(e.ts.clone()),
+            Event::Egress(e) => Some(e.ts.clone()),
+            Event::Unknown { raw, .. } => {
+                raw.get("ts").and_then(Value::as_str).map(Timestamp::parse)
+            }
+        }
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    value: Value,
+    type_name: &str,
+) -> Result<T, E> {
+    serde_json::from_value(value).map_err(|e| E::custom(format!("bad \"{type_name}\" event: {e}")))
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let type_name = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok(match type_name.as_str() {
+            "in" => Event::Ingress(typed(value, &type_name)?),
+            "sm" => Event::SubjectMapping(typed(value, &type_name)?),
+            "se" => Event::StreamExport(typed(value, &type_name)?),
+            "si" => Event::ServiceImport(typed(value, &type_name)?),
+            "js" => Event::JetStream(typed(value, &type_name)?),
+            "eg" => Event::Egress(typed(value, &type_name)?),
+            _ => Event::Unknown {
+                kind: type_name,
+                raw: value,
+            },
+        })
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        fn tagged<T: Serialize, S: Serializer>(
+            s: S,
+            tag: &str,
+            inner: &T,
+        ) -> Result<S::Ok, S::Error> {
+            let mut value = serde_json::to_value(inner).map_err(serde::ser::Error::custom)?;
+            if let Value::Object(map) = &mut value {
+                map.insert("type".to_string(), Value::String(tag.to_string()));
+            }
+            value.serialize(s)
+        }
+        match self {
+            Event::Ingress(e) => tagged(s, "in", e),
+            Event::SubjectMapping(e) => tagged(s, "sm", e),
+            Event::StreamExport(e) => tagged(s, "se", e),
+            Event::ServiceImport(e) => tagged(s, "si", e),
+            Event::JetStream(e) => tagged(s, "js", e),
+            Event::Egress(e) => tagged(s, "eg", e),
+            Event::Unknown { raw, .. } => raw.serialize(s),
+        }
+    }
+}
+
+/// One server's trace message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TraceMessage {
+    #[serde(default)]
+    pub server: ServerInfo,
+    #[serde(default)]
+    pub request: TraceRequest,
+    /// How many other servers this server forwarded the message to.
+    #[serde(default)]
+    pub hops: u64,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+impl TraceMessage {
+    /// Parses a decompressed trace message.
+    pub fn from_json(data: &[u8]) -> Result<TraceMessage, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
+
+    /// The ingress event: the first event, when it is one.
+    pub fn ingress(&self) -> Option<&Ingress> {
+        match self.events.first() {
+            Some(Event::Ingress(ingress)) => Some(ingress),
+            _ => None,
+        }
+    }
+
+    /// The hop id this server received the message with; empty for the origin server.
+    pub fn hop(&self) -> &str {
+        self.request
+            .header_value(TRACE_HOP_HEADER)
+            .unwrap_or_default()
+    }
+
+    /// True when this is the origin server's trace: it received the message from a client.
+    pub fn is_origin(&self) -> bool {
+        self.ingress().is_some_and(|i| i.kind == ConnKind::Client) && self.hop().is_empty()
+    }
+
+    pub fn egresses(&self) -> impl Iterator<Item = &Egress> {
+        self.events.iter().filter_map(|e| match e {
+            Event::Egress(eg) => Some(eg),
+            _ => None,
+        })
+    }
+
+    pub fn jetstream(&self) -> impl Iterator<Item = &JetStream> {
+        self.events.iter().filter_map(|e| match e {
+            Event::JetStream(js) => Some(js),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_event_types_are_kept() {
+        let msg = TraceMessage::from_json(
+            br#"{"server":{"name":"a","id":"X","ver":"2.99.0"},"request":{},
+                "events":[{"type":"in","ts":"2026-01-01T00:00:00Z","kind":0,"cid":1,"acc":"$G","subj":"x"},
+                          {"type":"zz","ts":"2026-01-01T00:00:00.5Z","what":42}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(msg.events.len(), 2);
+        match &msg.events[1] {
+            Event::Unknown { kind, raw } => {
+                assert_eq!(kind, "zz");
+                assert_eq!(raw["what"], 42);
+            }
+            other => panic!("expected unknown event, got {other:?}"),
+        }
+        let ts = msg.events[1]
+            .timestamp()
+            .expect("unknown event keeps its ts");
+        assert_eq!(
+            ts.since(&msg.ingress().expect("ingress").ts),
+            Some(500_000_000)
+        );
+    }
+
+    #[test]
+    fn unknown_connection_kind_is_kept() {
+        let msg = TraceMessage::from_json(
+            br#"{"events":[{"type":"in","ts":"2026-01-01T00:00:00Z","kind":42}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(msg.ingress().map(|i| i.kind), Some(ConnKind::Other(42)));
+    }
+
+    #[test]
+    fn go_zero_time_is_not_a_time() {
+        assert_eq!(Timestamp::parse("0001-01-01T00:00:00Z").unix_nanos, None);
+        assert_eq!(Timestamp::parse("garbage").unix_nanos, None);
+        assert_eq!(
+            Timestamp::parse("1970-01-01T01:00:00.000000001+01:00").unix_nanos,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn hop_header_is_found_case_insensitively() {
+        let msg = TraceMessage::from_json(
+            br#"{"request":{"header":{"nats-trace-hop":["1.2"]}},"events":[]}"#,
+        )
+        .expect("parses");
+        assert_eq!(msg.hop(), "1.2");
+    }
+
+    #[test]
+    fn a_known_event_with_wrong_field_types_is_an_error() {
+        let err = TraceMessage::from_json(br#"{"events":[{"type":"eg","ts":"x","kind":"route"}]}"#)
+            .expect_err("kind must be a number");
+        assert!(err.to_string().contains("\"eg\" event"), "{err}");
+    }
+}

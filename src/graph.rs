@@ -1,0 +1,591 @@
+//! Stitching of per-server trace messages into one route tree, ordered by `Nats-Trace-Hop`.
+//!
+//! A [`Stitcher`] takes trace messages in any order and tells after each one, in O(events),
+//! whether the tree is complete. [`Stitcher::finish`] builds the [`TraceGraph`]: a petgraph
+//! tree rooted at the origin server (the trace whose ingress is a client connection), each
+//! server hanging under the egress whose `hop` equals its `Nats-Trace-Hop`. A server whose
+//! trace never arrived becomes a placeholder node marked missing, so no received trace is
+//! dropped; traces that cannot be placed (a second origin, a repeated hop, no hop at all) are
+//! kept as detached nodes with a [`Problem`] saying why.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
+
+/// The parent hop of `hop`: `"1.2"` → `"1"`, `"1"` → `""` (the origin).
+pub fn parent_hop(hop: &str) -> &str {
+    match hop.rfind('.') {
+        Some(pos) => &hop[..pos],
+        None => "",
+    }
+}
+
+/// Orders hops numerically per dotted component: `1.2` < `1.10` < `2`.
+pub fn compare_hops(a: &str, b: &str) -> Ordering {
+    let mut left = a.split('.');
+    let mut right = b.split('.');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let ord = compare_component(x, y);
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+        }
+    }
+}
+
+fn compare_component(x: &str, y: &str) -> Ordering {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match (numeric(x), numeric(y)) {
+        (true, true) => {
+            let x = x.trim_start_matches('0');
+            let y = y.trim_start_matches('0');
+            x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+        }
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => x.cmp(y),
+    }
+}
+
+/// Something about the received traces that does not fit one tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A second trace claims to be the origin (client ingress, no hop).
+    DuplicateOrigin { server: String },
+    /// Two traces carry the same `Nats-Trace-Hop`.
+    DuplicateHop { hop: String, server: String },
+    /// A trace from a remote server without a `Nats-Trace-Hop` header.
+    NoHop { server: String },
+    /// A trace whose first event is not an ingress.
+    NoIngress { server: String, hop: String },
+    /// An egress whose hop does not continue its own server's hop.
+    StrayEgressHop { server: String, hop: String },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::DuplicateOrigin { server } => {
+                write!(
+                    f,
+                    "a second origin trace arrived (server {server:?}); shown detached"
+                )
+            }
+            Problem::DuplicateHop { hop, server } => write!(
+                f,
+                "a second trace for hop {hop} arrived (server {server:?}); shown detached"
+            ),
+            Problem::NoHop { server } => write!(
+                f,
+                "a trace from server {server:?} has no Nats-Trace-Hop header; shown detached"
+            ),
+            Problem::NoIngress { server, hop } => write!(
+                f,
+                "the trace from server {server:?} (hop {hop:?}) has no ingress event"
+            ),
+            Problem::StrayEgressHop { server, hop } => write!(
+                f,
+                "server {server:?} reports an egress with hop {hop:?} that does not continue its own hop"
+            ),
+        }
+    }
+}
+
+/// A server in the route tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerNode {
+    /// The `Nats-Trace-Hop` this server received the message with; `""` for the origin.
+    pub hop: String,
+    /// The server's trace message; `None` when it never arrived.
+    pub trace: Option<TraceMessage>,
+    /// For a missing server: the name its neighbours know it by (may be empty).
+    pub expected_name: String,
+    /// The egresses of this server in the server's order, plus, for a missing server or one
+    /// that failed to list a child, synthetic egresses standing for the children that arrived.
+    pub egresses: Vec<EgressEntry>,
+    /// True for a trace that could not be placed in the tree.
+    pub detached: bool,
+}
+
+impl ServerNode {
+    pub fn is_missing(&self) -> bool {
+        self.trace.is_none()
+    }
+
+    /// The server name: from its trace, else the name its neighbours gave.
+    pub fn server_name(&self) -> &str {
+        match &self.trace {
+            Some(t) if !t.server.name.is_empty() => &t.server.name,
+            _ => &self.expected_name,
+        }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        self.trace
+            .as_ref()
+            .map(|t| t.events.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// An egress of a server, as reported or synthesised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EgressEntry {
+    pub egress: Egress,
+    /// True when the server did not report it and it stands for a child that did.
+    pub synthetic: bool,
+}
+
+/// The stitched route tree.
+#[derive(Debug, Clone)]
+pub struct TraceGraph {
+    /// Servers as nodes; an edge per egress that leads to another server, weighted by the
+    /// index of that egress in the parent's [`ServerNode::egresses`].
+    pub graph: DiGraph<ServerNode, usize>,
+    pub root: NodeIndex,
+    /// Traces that could not be placed, in arrival order.
+    pub detached: Vec<NodeIndex>,
+    pub problems: Vec<Problem>,
+}
+
+/// One step of a depth-first walk of the tree, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A server, at `depth` hops from the origin.
+    Server { node: NodeIndex, depth: usize },
+    /// The `index`-th egress of `node`; a `Server` step for its child follows when it has one.
+    Egress {
+        node: NodeIndex,
+        index: usize,
+        depth: usize,
+        child: Option<NodeIndex>,
+    },
+}
+
+impl TraceGraph {
+    pub fn node(&self, ix: NodeIndex) -> &ServerNode {
+        &self.graph[ix]
+    }
+
+    /// The child reached through each egress of `ix`, indexed like its egresses.
+    pub fn children_by_egress(&self, ix: NodeIndex) -> Vec<Option<NodeIndex>> {
+        let mut out = vec![None; self.graph[ix].egresses.len()];
+        for edge in self.graph.edges_directed(ix, Direction::Outgoing) {
+            if let Some(slot) = out.get_mut(*edge.weight()) {
+                *slot = Some(edge.target());
+            }
+        }
+        out
+    }
+
+    /// The parent of `ix`, and the index of the egress leading to it.
+    pub fn parent(&self, ix: NodeIndex) -> Option<(NodeIndex, usize)> {
+        self.graph
+            .edges_directed(ix, Direction::Incoming)
+            .next()
+            .map(|e| (e.source(), *e.weight()))
+    }
+
+    /// Depth-first walk from `start`, without recursion (chains may be very deep).
+    pub fn walk(&self, start: NodeIndex) -> Vec<Step> {
+        enum Work {
+            Server(NodeIndex, usize),
+            Egress(NodeIndex, usize, usize, Option<NodeIndex>),
+        }
+        let mut steps = Vec::with_capacity(self.graph.node_count() * 2);
+        let mut stack = vec![Work::Server(start, 0)];
+        while let Some(work) = stack.pop() {
+            match work {
+                Work::Server(node, depth) => {
+                    steps.push(Step::Server { node, depth });
+                    let children = self.children_by_egress(node);
+                    for (index, child) in children.into_iter().enumerate().rev() {
+                        stack.push(Work::Egress(node, index, depth, child));
+                    }
+                }
+                Work::Egress(node, index, depth, child) => {
+                    steps.push(Step::Egress {
+                        node,
+                        index,
+                        depth,
+                        child,
+                    });
+                    if let Some(child) = child {
+                        stack.push(Work::Server(child, depth + 1));
+                    }
+                }
+            }
+        }
+        steps
+    }
+
+    /// Every node: the tree from the root, then each detached node.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.graph.node_indices()
+    }
+
+    /// True when every expected server trace arrived.
+    pub fn is_complete(&self) -> bool {
+        self.graph.node_weights().all(|n| !n.is_missing())
+    }
+
+    /// Servers whose trace did not arrive.
+    pub fn missing(&self) -> impl Iterator<Item = &ServerNode> {
+        self.graph.node_weights().filter(|n| n.is_missing())
+    }
+
+    /// The origin ingress timestamp, the reference for relative times.
+    pub fn origin_time(&self) -> Option<Timestamp> {
+        self.graph[self.root].trace.as_ref().and_then(|t| {
+            t.ingress()
+                .map(|i| i.ts.clone())
+                .or_else(|| t.server.time.clone())
+        })
+    }
+
+    /// Egress counts by kind name, JetStream counted per stream event; ordered by count
+    /// (largest first), then by name.
+    pub fn egress_counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        for node in self.graph.node_weights() {
+            for entry in &node.egresses {
+                *counts.entry(entry.egress.kind.name()).or_default() += 1;
+            }
+            for event in node.events() {
+                if let Event::JetStream(_) = event {
+                    *counts.entry(ConnKind::JetStream.name()).or_default() += 1;
+                }
+            }
+        }
+        let mut rows: Vec<_> = counts.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        rows
+    }
+
+    /// Every error reported anywhere: ingress, egress and JetStream, with the server.
+    pub fn errors(&self) -> Vec<ReportedError> {
+        let mut out = Vec::new();
+        let order = self.walk(self.root).into_iter().filter_map(|s| match s {
+            Step::Server { node, .. } => Some(node),
+            Step::Egress { .. } => None,
+        });
+        let all: Vec<NodeIndex> = order.chain(self.detached.iter().copied()).collect();
+        for ix in all {
+            let node = &self.graph[ix];
+            for event in node.events() {
+                let (kind, message) = match event {
+                    Event::Ingress(i) if !i.error.is_empty() => ("ingress", &i.error),
+                    Event::Egress(e) if !e.error.is_empty() => ("egress", &e.error),
+                    Event::JetStream(j) if !j.error.is_empty() => ("jetstream", &j.error),
+                    _ => continue,
+                };
+                out.push(ReportedError {
+                    server: node.server_name().to_string(),
+                    hop: node.hop.clone(),
+                    kind,
+                    message: message.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// An error a server reported in its trace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportedError {
+    pub server: String,
+    pub hop: String,
+    /// `ingress`, `egress` or `jetstream`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// Collects trace messages in any order and knows, after each, whether the tree is complete.
+#[derive(Debug, Default)]
+pub struct Stitcher {
+    traces: Vec<TraceMessage>,
+    origin: Option<usize>,
+    by_hop: HashMap<String, usize>,
+    /// Indices of traces that cannot be placed.
+    detached: Vec<usize>,
+    problems: Vec<Problem>,
+    /// Hops announced by egresses of placed traces.
+    announced: HashSet<String>,
+    /// Announced hops whose trace has not arrived.
+    awaited: usize,
+    /// Placed remote traces whose parent has not announced them (yet).
+    unannounced: usize,
+}
+
+impl Stitcher {
+    pub fn new() -> Stitcher {
+        Stitcher::default()
+    }
+
+    /// Number of trace messages taken so far.
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+
+    pub fn has_origin(&self) -> bool {
+        self.origin.is_some()
+    }
+
+    /// True when the origin arrived and every server it leads to reported, recursively.
+    pub fn is_complete(&self) -> bool {
+        self.origin.is_some() && self.awaited == 0 && self.unannounced == 0
+    }
+
+    /// Problems found so far.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// Takes one trace message.
+    pub fn add(&mut self, trace: TraceMessage) {
+        let index = self.traces.len();
+        let hop = trace.hop().to_string();
+        let name = trace.server.name.clone();
+        if trace.ingress().is_none() {
+            self.problems.push(Problem::NoIngress {
+                server: name.clone(),
+                hop: hop.clone(),
+            });
+        }
+        let placed = if hop.is_empty() {
+            if trace.ingress().is_none_or(|i| i.kind != ConnKind::Client) {
+                self.problems.push(Problem::NoHop { server: name });
+                false
+            } else if self.origin.is_some() {
+                self.problems
+                    .push(Problem::DuplicateOrigin { server: name });
+                false
+            } else {
+                self.origin = Some(index);
+                true
+            }
+        } else if self.by_hop.contains_key(&hop) {
+            self.problems.push(Problem::DuplicateHop {
+                hop: hop.clone(),
+                server: name,
+            });
+            false
+        } else {
+            self.by_hop.insert(hop.clone(), index);
+            if self.announced.contains(&hop) {
+                self.awaited -= 1;
+            } else {
+                self.unannounced += 1;
+            }
+            true
+        };
+        if placed {
+            for egress in trace.egresses().filter(|e| e.expects_trace()) {
+                if parent_hop(&egress.hop) != hop {
+                    self.problems.push(Problem::StrayEgressHop {
+                        server: trace.server.name.clone(),
+                        hop: egress.hop.clone(),
+                    });
+                    continue;
+                }
+                if !self.announced.insert(egress.hop.clone()) {
+                    continue;
+                }
+                if self.by_hop.contains_key(&egress.hop) {
+                    self.unannounced -= 1;
+                } else {
+                    self.awaited += 1;
+                }
+            }
+        } else {
+            self.detached.push(index);
+        }
+        self.traces.push(trace);
+    }
+
+    /// Builds the route tree from everything taken.
+    pub fn finish(self) -> TraceGraph {
+        let Stitcher {
+            traces,
+            origin,
+            by_hop,
+            detached,
+            problems,
+            ..
+        } = self;
+        let mut slots: Vec<Option<TraceMessage>> = traces.into_iter().map(Some).collect();
+        let mut graph: DiGraph<ServerNode, usize> =
+            DiGraph::with_capacity(slots.len() + 1, slots.len());
+        let mut node_of_hop: HashMap<String, NodeIndex> = HashMap::with_capacity(by_hop.len() + 1);
+
+        let make_node = |trace: Option<TraceMessage>, hop: String, detached: bool| {
+            let egresses = trace
+                .as_ref()
+                .map(|t| {
+                    t.egresses()
+                        .map(|e| EgressEntry {
+                            egress: e.clone(),
+                            synthetic: false,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            ServerNode {
+                hop,
+                trace,
+                expected_name: String::new(),
+                egresses,
+                detached,
+            }
+        };
+
+        let root_trace = origin.and_then(|i| slots[i].take());
+        let root = graph.add_node(make_node(root_trace, String::new(), false));
+        node_of_hop.insert(String::new(), root);
+
+        // Place received remote traces, parents before children.
+        let mut hops: Vec<(String, usize)> = by_hop.into_iter().collect();
+        hops.sort_by(|a, b| compare_hops(&a.0, &b.0));
+        for (hop, index) in &hops {
+            let trace = slots[*index].take();
+            let ix = graph.add_node(make_node(trace, hop.clone(), false));
+            node_of_hop.insert(hop.clone(), ix);
+        }
+        // Placeholders for parents that never arrived, walking up from each received trace.
+        for (hop, _) in &hops {
+            let mut child = hop.as_str();
+            loop {
+                let parent = parent_hop(child);
+                if node_of_hop.contains_key(parent) {
+                    break;
+                }
+                let ix = graph.add_node(make_node(None, parent.to_string(), false));
+                node_of_hop.insert(parent.to_string(), ix);
+                child = parent;
+            }
+        }
+        // Placeholders for egresses whose server never reported.
+        let announced_missing: Vec<(NodeIndex, String, String)> = graph
+            .node_indices()
+            .flat_map(|ix| {
+                let node = &graph[ix];
+                node.egresses
+                    .iter()
+                    .filter(|e| e.egress.expects_trace() && parent_hop(&e.egress.hop) == node.hop)
+                    .filter(|e| !node_of_hop.contains_key(&e.egress.hop))
+                    .map(move |e| (ix, e.egress.hop.clone(), e.egress.name.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (_, hop, name) in announced_missing {
+            if node_of_hop.contains_key(&hop) {
+                continue;
+            }
+            let mut node = make_node(None, hop.clone(), false);
+            node.expected_name = name;
+            let ix = graph.add_node(node);
+            node_of_hop.insert(hop, ix);
+        }
+        // Link every non-root node to its parent through the matching egress.
+        let mut linked: Vec<NodeIndex> = node_of_hop
+            .iter()
+            .filter(|(hop, _)| !hop.is_empty())
+            .map(|(_, ix)| *ix)
+            .collect();
+        linked.sort_by(|a, b| compare_hops(&graph[*a].hop, &graph[*b].hop));
+        for child in linked {
+            let child_hop = graph[child].hop.clone();
+            let parent = node_of_hop[parent_hop(&child_hop)];
+            let found = graph[parent]
+                .egresses
+                .iter()
+                .position(|e| e.egress.hop == child_hop);
+            let index = match found {
+                Some(index) => index,
+                None => {
+                    let egress = synthetic_egress(&graph[child], &child_hop);
+                    let parent_node = &mut graph[parent];
+                    parent_node.egresses.push(EgressEntry {
+                        egress,
+                        synthetic: true,
+                    });
+                    parent_node.egresses.len() - 1
+                }
+            };
+            // What the parent's egress knows names a missing child.
+            if graph[child].is_missing() && graph[child].expected_name.is_empty() {
+                let name = graph[parent].egresses[index].egress.name.clone();
+                graph[child].expected_name = name;
+            }
+            // What a child's ingress knows names a missing parent.
+            if graph[parent].is_missing() && graph[parent].expected_name.is_empty() {
+                if let Some(name) = graph[child]
+                    .trace
+                    .as_ref()
+                    .and_then(|t| t.ingress())
+                    .map(|i| i.name.clone())
+                    .filter(|n| !n.is_empty())
+                {
+                    graph[parent].expected_name = name;
+                }
+            }
+            graph.add_edge(parent, child, index);
+        }
+        let detached_nodes = detached
+            .into_iter()
+            .filter_map(|i| slots[i].take())
+            .map(|trace| {
+                let hop = trace.hop().to_string();
+                graph.add_node(make_node(Some(trace), hop, true))
+            })
+            .collect();
+        TraceGraph {
+            graph,
+            root,
+            detached: detached_nodes,
+            problems,
+        }
+    }
+}
+
+/// The egress a missing parent must have had to reach `child`: the link kind is the child's
+/// ingress kind, the name the child's server name.
+fn synthetic_egress(child: &ServerNode, hop: &str) -> Egress {
+    let ingress = child.trace.as_ref().and_then(|t| t.ingress());
+    Egress {
+        ts: Timestamp::default(),
+        kind: ingress.map(|i| i.kind).unwrap_or(ConnKind::Router),
+        cid: 0,
+        name: child.server_name().to_string(),
+        hop: hop.to_string(),
+        account: String::new(),
+        subscription: String::new(),
+        queue: String::new(),
+        error: String::new(),
+    }
+}
+
+/// Stitches a complete set of trace messages in one call.
+pub fn stitch(traces: impl IntoIterator<Item = TraceMessage>) -> TraceGraph {
+    let mut stitcher = Stitcher::new();
+    for trace in traces {
+        stitcher.add(trace);
+    }
+    stitcher.finish()
+}

@@ -1,0 +1,38 @@
+//! The `nats-trace` binary: parses the command line, runs it, and maps the result to an exit
+//! code. A closed stdout (`nats-trace … | head`) ends the run quietly.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use nats_trace::cli::Cli;
+use nats_trace::error::{ERROR_EXIT_CODE, Error};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(ERROR_EXIT_CODE),
+            };
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = nats_trace::app::run(cli, &mut out);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Err(Error::Io(e)), _) | (Ok(_), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        (Ok(outcome), _) => outcome.into(),
+        (Err(err), _) => {
+            eprintln!("nats-trace: error: {err}");
+            ExitCode::from(ERROR_EXIT_CODE)
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The route tree in the format of the Go NATS CLI's `nats trace`: one block per server,
+//! indented four spaces per hop, egress arrows by connection kind, the legend, the egress
+//! counts; then what the Go CLI leaves out: missing servers, detached traces, and a summary
+//! of every error when there is more than one.
+
+use std::io::{self, Write};
+
+use petgraph::graph::NodeIndex;
+
+use super::{Palette, RenderOptions, Renderer, TraceReport};
+use crate::duration::{go_string, round_to_micros};
+use crate::event::{ConnKind, Event, Timestamp};
+use crate::graph::{EgressEntry, ServerNode, Step, TraceGraph};
+use crate::text::{go_quote, sanitize};
+
+/// Renders the route tree as text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TreeRenderer {
+    pub options: RenderOptions,
+}
+
+impl TreeRenderer {
+    pub fn new(options: RenderOptions) -> TreeRenderer {
+        TreeRenderer { options }
+    }
+}
+
+impl Renderer for TreeRenderer {
+    fn render(&self, report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+        let mut writer = TreeWriter {
+            out,
+            graph: &report.graph,
+            timestamps: self.options.timestamps,
+            palette: Palette {
+                enabled: self.options.color,
+            },
+        };
+        writer.write_report(report)
+    }
+}
+
+struct TreeWriter<'a> {
+    out: &'a mut dyn Write,
+    graph: &'a TraceGraph,
+    timestamps: bool,
+    palette: Palette,
+}
+
+impl TreeWriter<'_> {
+    fn write_report(&mut self, report: &TraceReport) -> io::Result<()> {
+        let deliver = if report.deliver {
+            " with delivery to the final destination"
+        } else {
+            ""
+        };
+        writeln!(
+            self.out,
+            "Tracing message route to subject {}{deliver}\n",
+            sanitize(&report.subject)
+        )?;
+        self.write_tree(self.graph.root)?;
+        for &detached in &self.graph.detached {
+            let node = self.graph.node(detached);
+            writeln!(
+                self.out,
+                "\n{}",
+                self.palette.warning(&format!(
+                    "Detached trace from server {} hop:{}:",
+                    go_quote(node.server_name()),
+                    go_quote(&node.hop)
+                ))
+            )?;
+            self.write_tree(detached)?;
+        }
+        self.write_footer()
+    }
+
+    fn write_tree(&mut self, start: NodeIndex) -> io::Result<()> {
+        for step in self.graph.walk(start) {
+            match step {
+                Step::Server { node, depth } => self.write_server(node, depth)?,
+                Step::Egress {
+                    node, index, depth, ..
+                } => self.write_egress(node, index, depth)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The time lines of `node` are measured from: the origin's ingress for the root, the
+    /// parent's egress for every other server (as the nats CLI does).
+    fn reference_time(&self, node: NodeIndex) -> Timestamp {
+        match self.graph.parent(node) {
+            Some((parent, index)) => self.graph.node(parent).egresses[index].egress.ts.clone(),
+            None => self
+                .graph
+                .node(node)
+                .trace
+                .as_ref()
+                .and_then(|t| {
+                    t.ingress()
+                        .map(|i| i.ts.clone())
+                        .or_else(|| t.server.time.clone())
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn line(
+        &mut self,
+        depth: usize,
+        reference: &Timestamp,
+        at: Option<&Timestamp>,
+        text: &str,
+    ) -> io::Result<()> {
+        let indent = "    ".repeat(depth);
+        if self.timestamps {
+            let stamp = match at.and_then(|t| t.since(reference)) {
+                Some(nanos) if nanos < 0 => "Skew".to_string(),
+                Some(nanos) => go_string(round_to_micros(nanos)),
+                None => "?".to_string(),
+            };
+            writeln!(self.out, "{indent}[{stamp}] {text}")
+        } else {
+            writeln!(self.out, "{indent}{text}")
+        }
+    }
+
+    fn write_server(&mut self, ix: NodeIndex, depth: usize) -> io::Result<()> {
+        let graph = self.graph;
+        let node = graph.node(ix);
+        let reference = self.reference_time(ix);
+        let Some(trace) = &node.trace else {
+            let text = missing_line(node);
+            let text = self.palette.warning(&text);
+            return self.line(depth, &reference, None, &text);
+        };
+        let p = self.palette;
+        match trace.ingress() {
+            Some(ingress) => {
+                let mut parts = vec![kind_and_name(
+                    ingress.kind,
+                    &ingress.name,
+                    Some(ingress.cid),
+                )];
+                if !trace.server.cluster.is_empty()
+                    && matches!(ingress.kind, ConnKind::Gateway | ConnKind::Client)
+                {
+                    parts.push(format!("cluster:{}", go_quote(&trace.server.cluster)));
+                }
+                parts.push(format!("server:{}", go_quote(&trace.server.name)));
+                parts.push(format!("version:{}", go_quote(&trace.server.version)));
+                self.line(depth, &reference, Some(&ingress.ts), &parts.join(" "))?;
+                if !ingress.error.is_empty() {
+                    let text = p.error(&format!("--X Error: {}", sanitize(&ingress.error)));
+                    self.line(depth, &reference, Some(&ingress.ts), &text)?;
+                }
+            }
+            None => {
+                let text = format!(
+                    "!!! No ingress event server:{} version:{}",
+                    go_quote(&trace.server.name),
+                    go_quote(&trace.server.version)
+                );
+                self.line(depth, &reference, None, &p.warning(&text))?;
+            }
+        }
+        for event in &trace.events {
+            if let Event::SubjectMapping(m) = event {
+                let text = format!("    Mapping subject:{}", go_quote(&m.mapped_to));
+                self.line(depth, &reference, Some(&m.ts), &text)?;
+            }
+        }
+        for event in &trace.events {
+            if let Event::ServiceImport(s) = event {
+                let text = format!(
+                    "    Service Import from:{} to:{} account:{}",
+                    go_quote(&s.from),
+                    go_quote(&s.to),
+                    go_quote(&s.account)
+                );
+                self.line(depth, &reference, Some(&s.ts), &text)?;
+            }
+        }
+        for event in &trace.events {
+            if let Event::StreamExport(s) = event {
+                let text = format!(
+                    "    Stream Export subject:{} account:{}",
+                    go_quote(&s.to),
+                    go_quote(&s.account)
+                );
+                self.line(depth, &reference, Some(&s.ts), &text)?;
+            }
+        }
+        for js in trace.jetstream() {
+            let action = if !js.error.is_empty() {
+                "rejected"
+            } else if js.no_interest {
+                "no interest"
+            } else {
+                "stored"
+            };
+            let text = format!(
+                "{} JetStream action:{} stream:{} subject:{}",
+                p.kind(ConnKind::JetStream, ConnKind::JetStream.arrow()),
+                go_quote(action),
+                go_quote(&js.stream),
+                go_quote(&js.subject)
+            );
+            self.line(depth, &reference, Some(&js.ts), &text)?;
+            if !js.error.is_empty() {
+                let text = p.error(&format!("--X Error: {}", sanitize(&js.error)));
+                self.line(depth, &reference, Some(&js.ts), &text)?;
+            }
+        }
+        for event in &trace.events {
+            if let Event::Unknown { kind, raw } = event {
+                let text = format!(
+                    "    Event {} {}",
+                    go_quote(kind),
+                    sanitize(&raw.to_string())
+                );
+                self.line(depth, &reference, event.timestamp().as_ref(), &text)?;
+            }
+        }
+        let no_interest = node.egresses.is_empty()
+            && trace.jetstream().next().is_none()
+            && trace
+                .ingress()
+                .is_some_and(|i| i.kind == ConnKind::Client && i.error.is_empty());
+        if no_interest {
+            self.line(depth, &reference, None, &p.error("--X No active interest"))?;
+        }
+        Ok(())
+    }
+
+    fn write_egress(&mut self, ix: NodeIndex, index: usize, depth: usize) -> io::Result<()> {
+        let graph = self.graph;
+        let reference = self.reference_time(ix);
+        let EgressEntry { egress, synthetic } = &graph.node(ix).egresses[index];
+        let p = self.palette;
+        let id = if *synthetic { None } else { Some(egress.cid) };
+        let mut parts = vec![
+            p.kind(egress.kind, egress.kind.arrow()),
+            kind_and_name(egress.kind, &egress.name, id),
+        ];
+        if !egress.account.is_empty() {
+            parts.push(format!("account:{}", go_quote(&egress.account)));
+        }
+        if !egress.subscription.is_empty() {
+            parts.push(format!("subject:{}", go_quote(&egress.subscription)));
+        }
+        if !egress.queue.is_empty() {
+            parts.push(format!("queue:{}", go_quote(&egress.queue)));
+        }
+        let at = (!*synthetic).then_some(&egress.ts);
+        self.line(depth, &reference, at, &parts.join(" "))?;
+        if !egress.error.is_empty() {
+            let text = p.error(&format!("  --X Error: {}", sanitize(&egress.error)));
+            self.line(depth, &reference, at, &text)?;
+        }
+        Ok(())
+    }
+
+    fn write_footer(&mut self) -> io::Result<()> {
+        let p = self.palette;
+        let arrow = |k: ConnKind| p.kind(k, k.arrow());
+        writeln!(
+            self.out,
+            "\nLegend: Client: {} Router: {} Gateway: {} Leafnode: {} JetStream: {} Error: {}\n",
+            arrow(ConnKind::Client),
+            arrow(ConnKind::Router),
+            arrow(ConnKind::Gateway),
+            arrow(ConnKind::Leafnode),
+            arrow(ConnKind::JetStream),
+            p.error("--X"),
+        )?;
+        let counts = self.graph.egress_counts();
+        if !counts.is_empty() {
+            writeln!(self.out, "Egress Count:\n")?;
+            let width = counts.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+            for (name, count) in &counts {
+                writeln!(
+                    self.out,
+                    "{:>w$}: {}",
+                    name,
+                    with_commas(*count),
+                    w = width + 2
+                )?;
+            }
+        }
+        let streams = counts
+            .iter()
+            .find(|(name, _)| *name == ConnKind::JetStream.name())
+            .map(|(_, count)| *count)
+            .unwrap_or(0);
+        if streams > 1 {
+            writeln!(
+                self.out,
+                "{}",
+                p.warning(&format!(
+                    "WARNING: The message was received by {streams} streams"
+                ))
+            )?;
+        }
+        let errors = self.graph.errors();
+        if errors.len() > 1 {
+            writeln!(
+                self.out,
+                "\n{}\n",
+                p.error(&format!("Errors: {}", errors.len()))
+            )?;
+            for error in &errors {
+                writeln!(
+                    self.out,
+                    "  server:{} {}: {}",
+                    go_quote(&error.server),
+                    error.kind,
+                    sanitize(&error.message)
+                )?;
+            }
+        }
+        let missing: Vec<&ServerNode> = self.graph.missing().collect();
+        if !missing.is_empty() {
+            let list = missing
+                .iter()
+                .map(|n| format!("hop {} {}", display_hop(&n.hop), go_quote(n.server_name())))
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(
+                self.out,
+                "\n{}",
+                p.warning(&format!(
+                    "INCOMPLETE: {} server trace(s) did not arrive: {list}",
+                    missing.len()
+                ))
+            )?;
+        }
+        for problem in &self.graph.problems {
+            writeln!(
+                self.out,
+                "{}",
+                p.warning(&format!("WARNING: {}", sanitize(&problem.to_string())))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn display_hop(hop: &str) -> String {
+    if hop.is_empty() {
+        "(origin)".to_string()
+    } else {
+        sanitize(hop)
+    }
+}
+
+fn missing_line(node: &ServerNode) -> String {
+    let who = if node.server_name().is_empty() {
+        "an unknown server".to_string()
+    } else {
+        format!("server {}", go_quote(node.server_name()))
+    };
+    format!(
+        "!!! Missing trace: {who} at hop {} did not report",
+        display_hop(&node.hop)
+    )
+}
+
+/// `Router "n2" rid:7`, or `Router rid:7` when the connection has no name.
+fn kind_and_name(kind: ConnKind, name: &str, id: Option<u64>) -> String {
+    let mut text = kind.name().to_string();
+    if !name.is_empty() {
+        text.push(' ');
+        text.push_str(&go_quote(name));
+    }
+    if let Some(id) = id {
+        text.push_str(&format!(" {}:{id}", kind.id_label()));
+    }
+    text
+}
+
+/// `1234567` → `1,234,567`.
+fn with_commas(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(with_commas(7), "7");
+        assert_eq!(with_commas(1000), "1,000");
+        assert_eq!(with_commas(1234567), "1,234,567");
+    }
+}

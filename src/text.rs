@@ -1,0 +1,86 @@
+//! Text from the network made safe to print: Go-style `%q` quoting (what the nats CLI uses
+//! for names and subjects) and plain sanitising, both of which neutralise control characters
+//! and terminal escape sequences.
+
+use std::fmt::Write;
+
+/// Quotes like Go's `%q`: `"name"`, with `"` and `\` escaped, control and non-printable
+/// characters written as `\n`, `\x1b`, `\u200b` and so on.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            _ => push_escaped(&mut out, c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Returns `s` with control and non-printable characters escaped as in [`go_quote`], but
+/// without surrounding quotes; printable text is unchanged.
+pub fn sanitize(s: &str) -> String {
+    if s.chars().all(is_printable) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\x07' => out.push_str("\\a"),
+        '\x08' => out.push_str("\\b"),
+        '\x0c' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\x0b' => out.push_str("\\v"),
+        c if is_printable(c) => out.push(c),
+        c if (c as u32) < 0x80 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c if (c as u32) <= 0xffff => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\U{:08x}", c as u32);
+        }
+    }
+}
+
+/// Printable for a terminal: no C0/C1 controls, DEL, bidi overrides or zero-width marks.
+fn is_printable(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c as u32, 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote("worker"), "\"worker\"");
+        assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(go_quote("déjà vu"), "\"déjà vu\"");
+        assert_eq!(go_quote("tab\there"), "\"tab\\there\"");
+    }
+
+    #[test]
+    fn escape_sequences_are_neutralised() {
+        let hostile = "evil\x1b[31mred\x1b[2J\u{9b}\u{202e}";
+        for shown in [go_quote(hostile), sanitize(hostile)] {
+            assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+            assert!(shown.contains("\\x1b[31m"), "{shown:?}");
+            assert!(shown.contains("\\u202e"), "{shown:?}");
+        }
+        assert_eq!(sanitize("plain text"), "plain text");
+    }
+}
