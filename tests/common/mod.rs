@@ -1,0 +1,173 @@
+//! Shared helpers of the end-to-end tests: running the real `nats-trace` binary with a bound
+//! on its run time, attaching subscribers to real servers, and normalising connection ids.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+/// The longest any nats-trace run may take in a test before it is killed and the test fails.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The result of one nats-trace run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs the nats-trace binary with `args`, colors off, bounded by [`RUN_LIMIT`].
+pub fn nats_trace(args: &[&str]) -> Run {
+    nats_trace_with_env(args, &[])
+}
+
+/// As [`nats_trace`], with extra environment variables.
+pub fn nats_trace_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let started = Instant::now();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nats-trace"));
+    command
+        .args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("nats-trace starts");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("nats-trace {args:?} ran longer than {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Replaces the numbers of `cid:`, `rid:`, `gid:`, `lid:` and `id:` with `N`, since the
+/// servers assign them.
+pub fn normalize_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = ["cid:", "rid:", "gid:", "lid:", " id:"]
+        .iter()
+        .filter_map(|label| rest.find(label).map(|p| (p, label.len())))
+        .min()
+        .map(|(p, len)| p + len)
+    {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push('N');
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A tokio runtime for the async parts of a test (subscribers).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Subscribers on real servers, kept alive as long as this value.
+pub struct Subscribers {
+    pub runtime: tokio::runtime::Runtime,
+    pub clients: Vec<async_nats::Client>,
+    pub subscriptions: Vec<async_nats::Subscriber>,
+}
+
+impl Subscribers {
+    pub fn new() -> Subscribers {
+        Subscribers {
+            runtime: runtime(),
+            clients: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
+
+    /// Connects a client called `name` to `url` and subscribes it to `subject` (in `queue`).
+    /// Returns the index of the subscription.
+    pub fn subscribe(&mut self, url: &str, name: &str, subject: &str, queue: Option<&str>) -> usize {
+        let (client, subscription) = self.runtime.block_on(async {
+            let client = async_nats::ConnectOptions::new()
+                .name(name)
+                .connect(url)
+                .await
+                .expect("subscriber connects");
+            let subscription = match queue {
+                Some(q) => client.queue_subscribe(subject.to_string(), q.to_string()).await,
+                None => client.subscribe(subject.to_string()).await,
+            }
+            .expect("subscribes");
+            client.flush().await.expect("flush");
+            (client, subscription)
+        });
+        self.clients.push(client);
+        self.subscriptions.push(subscription);
+        self.subscriptions.len() - 1
+    }
+
+    /// The payloads subscription `index` receives until a message with payload `sentinel`
+    /// (which the test publishes after the trace), bounded by `limit`.
+    pub fn received_until(&mut self, index: usize, sentinel: &str, limit: Duration) -> Vec<String> {
+        let subscription = &mut self.subscriptions[index];
+        self.runtime.block_on(async {
+            let mut payloads = Vec::new();
+            let deadline = tokio::time::Instant::now() + limit;
+            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, subscription.next()).await {
+                let text = String::from_utf8_lossy(&message.payload).to_string();
+                if text == sentinel {
+                    return payloads;
+                }
+                payloads.push(text);
+            }
+            panic!("the sentinel {sentinel:?} never arrived (got {payloads:?})");
+        })
+    }
+
+    /// Publishes `payload` to `subject` on the server at `url` from a fresh client.
+    pub fn publish(&self, url: &str, subject: &str, payload: &str) {
+        self.runtime.block_on(async {
+            let client = async_nats::connect(url).await.expect("publisher connects");
+            client
+                .publish(subject.to_string(), payload.to_string().into())
+                .await
+                .expect("publish");
+            client.flush().await.expect("flush");
+        });
+    }
+}
