@@ -26,7 +26,7 @@ use crate::graph::Stitcher;
 use crate::verbose::Verbose;
 
 /// The shortest quiet period before a trace-only attempt is repeated.
-pub const MIN_GRACE: Duration = Duration::from_millis(20);
+pub const MIN_GRACE: Duration = Duration::from_millis(5);
 /// The most attempts of one trace-only message.
 pub const MAX_ATTEMPTS: usize = 4;
 
