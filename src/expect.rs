@@ -104,12 +104,25 @@ impl Expectation {
         let trimmed = text.trim();
         let bad = |why: String| Err(format!("invalid expectation {trimmed:?}: {why}"));
         match trimmed {
-            "complete" => return Ok(Expectation { text: trimmed.into(), check: Check::Complete }),
-            "no-errors" => return Ok(Expectation { text: trimmed.into(), check: Check::NoErrors }),
+            "complete" => {
+                return Ok(Expectation {
+                    text: trimmed.into(),
+                    check: Check::Complete,
+                });
+            }
+            "no-errors" => {
+                return Ok(Expectation {
+                    text: trimmed.into(),
+                    check: Check::NoErrors,
+                });
+            }
             _ => {}
         }
         let Some(op_at) = trimmed.find(['=', '!', '<', '>']) else {
-            return bad("expected KEY OP VALUE (OP one of = != >= <= > <) or a flag (complete, no-errors)".into());
+            return bad(
+                "expected KEY OP VALUE (OP one of = != >= <= > <) or a flag (complete, no-errors)"
+                    .into(),
+            );
         };
         let key = trimmed[..op_at].trim();
         let rest = &trimmed[op_at..];
@@ -155,7 +168,8 @@ impl Expectation {
             "subscription" => Check::Subscription(presence("subscription")?, value.to_string()),
             "latency" => Check::Latency(
                 op,
-                duration::parse(value).map_err(|e| format!("invalid expectation {trimmed:?}: {e}"))?,
+                duration::parse(value)
+                    .map_err(|e| format!("invalid expectation {trimmed:?}: {e}"))?,
             ),
             k if k.starts_with("egress.") => {
                 let wanted = &k["egress.".len()..];
@@ -198,7 +212,11 @@ impl Expectation {
                     .into_iter()
                     .find(|(name, _)| *name == kind.name())
                     .map_or(0, |(_, n)| n as u64);
-                if op.holds(seen, *wanted) { Ok(()) } else { fail(format!("{seen} {} egress(es)", kind.name())) }
+                if op.holds(seen, *wanted) {
+                    Ok(())
+                } else {
+                    fail(format!("{seen} {} egress(es)", kind.name()))
+                }
             }
             Check::Servers(op, wanted) => {
                 let seen = facts.servers.len() as u64;
@@ -208,10 +226,18 @@ impl Expectation {
                     fail(format!("{seen} server(s): {}", list(&facts.servers)))
                 }
             }
-            Check::Server(present, name) => presence(*present, name, &facts.servers, "servers", fail),
-            Check::Cluster(present, name) => presence(*present, name, &facts.clusters, "clusters", fail),
-            Check::Account(present, name) => presence(*present, name, &facts.accounts, "accounts", fail),
-            Check::Stream(present, name) => presence(*present, name, &facts.streams, "streams", fail),
+            Check::Server(present, name) => {
+                presence(*present, name, &facts.servers, "servers", fail)
+            }
+            Check::Cluster(present, name) => {
+                presence(*present, name, &facts.clusters, "clusters", fail)
+            }
+            Check::Account(present, name) => {
+                presence(*present, name, &facts.accounts, "accounts", fail)
+            }
+            Check::Stream(present, name) => {
+                presence(*present, name, &facts.streams, "streams", fail)
+            }
             Check::Subscription(present, name) => {
                 presence(*present, name, &facts.subscriptions, "subscriptions", fail)
             }
@@ -231,7 +257,11 @@ impl Expectation {
                     .missing()
                     .map(|n| format!("hop {:?} {:?}", n.hop, n.server_name()))
                     .collect();
-                if missing.is_empty() { Ok(()) } else { fail(format!("missing traces: {}", missing.join(", "))) }
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    fail(format!("missing traces: {}", missing.join(", ")))
+                }
             }
             Check::NoErrors => {
                 let errors = graph.errors();
@@ -255,7 +285,10 @@ impl Expectation {
 
 /// Evaluates every expectation, returning the failures.
 pub fn evaluate_all(expectations: &[Expectation], graph: &TraceGraph) -> Vec<Failure> {
-    expectations.iter().filter_map(|e| e.evaluate(graph).err()).collect()
+    expectations
+        .iter()
+        .filter_map(|e| e.evaluate(graph).err())
+        .collect()
 }
 
 fn presence(
@@ -350,9 +383,18 @@ mod tests {
     #[test]
     fn parses_every_key_and_operator() {
         let cases = [
-            ("egress.gateway>=1", Check::EgressCount(ConnKind::Gateway, Op::Ge, 1)),
-            ("egress.Client = 2", Check::EgressCount(ConnKind::Client, Op::Eq, 2)),
-            ("egress.jetstream!=0", Check::EgressCount(ConnKind::JetStream, Op::Ne, 0)),
+            (
+                "egress.gateway>=1",
+                Check::EgressCount(ConnKind::Gateway, Op::Ge, 1),
+            ),
+            (
+                "egress.Client = 2",
+                Check::EgressCount(ConnKind::Client, Op::Eq, 2),
+            ),
+            (
+                "egress.jetstream!=0",
+                Check::EgressCount(ConnKind::JetStream, Op::Ne, 0),
+            ),
             ("servers > 3", Check::Servers(Op::Gt, 3)),
             ("servers<=6", Check::Servers(Op::Le, 6)),
             ("server=w1", Check::Server(true, "w1".into())),
@@ -360,14 +402,27 @@ mod tests {
             ("cluster=WEST", Check::Cluster(true, "WEST".into())),
             ("account=$G", Check::Account(true, "$G".into())),
             ("stream=ORDERS", Check::Stream(true, "ORDERS".into())),
-            ("subscription=orders.*", Check::Subscription(true, "orders.*".into())),
-            ("latency<5ms", Check::Latency(Op::Lt, Duration::from_millis(5))),
-            ("latency < 500us", Check::Latency(Op::Lt, Duration::from_micros(500))),
+            (
+                "subscription=orders.*",
+                Check::Subscription(true, "orders.*".into()),
+            ),
+            (
+                "latency<5ms",
+                Check::Latency(Op::Lt, Duration::from_millis(5)),
+            ),
+            (
+                "latency < 500us",
+                Check::Latency(Op::Lt, Duration::from_micros(500)),
+            ),
             ("complete", Check::Complete),
             ("no-errors", Check::NoErrors),
         ];
         for (text, check) in cases {
-            assert_eq!(Expectation::parse(text).map(|e| e.check), Ok(check), "{text}");
+            assert_eq!(
+                Expectation::parse(text).map(|e| e.check),
+                Ok(check),
+                "{text}"
+            );
         }
     }
 
@@ -387,7 +442,10 @@ mod tests {
         for (text, wanted) in cases {
             let err = Expectation::parse(text).expect_err(text);
             assert!(err.contains(wanted), "{text}: {err}");
-            assert!(err.starts_with(&format!("invalid expectation \"{text}\"")), "{err}");
+            assert!(
+                err.starts_with(&format!("invalid expectation \"{text}\"")),
+                "{err}"
+            );
         }
     }
 }

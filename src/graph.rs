@@ -459,16 +459,18 @@ impl Stitcher {
         let root = graph.add_node(make_node(root_trace, String::new(), false));
         node_of_hop.insert(String::new(), root);
 
-        // Place received remote traces, parents before children.
-        let mut hops: Vec<(String, usize)> = by_hop.into_iter().collect();
-        hops.sort_by(|a, b| compare_hops(&a.0, &b.0));
-        for (hop, index) in &hops {
+        // Place received remote traces in arrival order.
+        let mut placed: Vec<(usize, String)> =
+            by_hop.into_iter().map(|(hop, i)| (i, hop)).collect();
+        placed.sort_unstable_by_key(|(i, _)| *i);
+        for (index, hop) in &placed {
             let trace = slots[*index].take();
             let ix = graph.add_node(make_node(trace, hop.clone(), false));
             node_of_hop.insert(hop.clone(), ix);
         }
-        // Placeholders for parents that never arrived, walking up from each received trace.
-        for (hop, _) in &hops {
+        // Placeholders for parents that never arrived, walking up from each received trace
+        // until an existing node: each placeholder is made once.
+        for (_, hop) in &placed {
             let mut child = hop.as_str();
             loop {
                 let parent = parent_hop(child);
@@ -480,72 +482,83 @@ impl Stitcher {
                 child = parent;
             }
         }
-        // Placeholders for egresses whose server never reported.
-        let announced_missing: Vec<(NodeIndex, String, String)> = graph
-            .node_indices()
-            .flat_map(|ix| {
-                let node = &graph[ix];
-                node.egresses
-                    .iter()
-                    .filter(|e| e.egress.expects_trace() && parent_hop(&e.egress.hop) == node.hop)
-                    .filter(|e| !node_of_hop.contains_key(&e.egress.hop))
-                    .map(move |e| (ix, e.egress.hop.clone(), e.egress.name.clone()))
-                    .collect::<Vec<_>>()
+        // Where each hop was announced: the node and index of the egress with that hop.
+        let mut announced: HashMap<String, (NodeIndex, usize)> = HashMap::new();
+        for ix in graph.node_indices() {
+            let node = &graph[ix];
+            for (index, entry) in node.egresses.iter().enumerate() {
+                let hop = &entry.egress.hop;
+                if !hop.is_empty() && parent_hop(hop) == node.hop {
+                    announced.entry(hop.clone()).or_insert((ix, index));
+                }
+            }
+        }
+        // Placeholders for egresses whose server never reported, in egress order.
+        let mut unreported: Vec<(&String, &(NodeIndex, usize))> = announced
+            .iter()
+            .filter(|(hop, (parent, index))| {
+                !node_of_hop.contains_key(*hop)
+                    && graph[*parent].egresses[*index].egress.expects_trace()
             })
             .collect();
-        for (_, hop, name) in announced_missing {
-            if node_of_hop.contains_key(&hop) {
-                continue;
-            }
+        unreported.sort_unstable_by_key(|(_, at)| **at);
+        for (hop, (parent, index)) in unreported {
             let mut node = make_node(None, hop.clone(), false);
-            node.expected_name = name;
+            node.expected_name = graph[*parent].egresses[*index].egress.name.clone();
             let ix = graph.add_node(node);
-            node_of_hop.insert(hop, ix);
+            node_of_hop.insert(hop.clone(), ix);
         }
-        // Link every non-root node to its parent through the matching egress.
-        let mut linked: Vec<NodeIndex> = node_of_hop
-            .iter()
-            .filter(|(hop, _)| !hop.is_empty())
-            .map(|(_, ix)| *ix)
-            .collect();
-        linked.sort_by(|a, b| compare_hops(&graph[*a].hop, &graph[*b].hop));
-        for child in linked {
+        // Link every non-root node to its parent through the egress that announced it, or,
+        // when the parent is missing or did not list it, through a synthetic egress; those
+        // are added per parent in hop order.
+        let mut unlisted: Vec<(NodeIndex, NodeIndex)> = Vec::new();
+        let children: Vec<NodeIndex> = graph.node_indices().filter(|ix| *ix != root).collect();
+        for child in children {
             let child_hop = graph[child].hop.clone();
             let parent = node_of_hop[parent_hop(&child_hop)];
-            let found = graph[parent]
-                .egresses
-                .iter()
-                .position(|e| e.egress.hop == child_hop);
-            let index = match found {
-                Some(index) => index,
-                None => {
-                    let egress = synthetic_egress(&graph[child], &child_hop);
-                    let parent_node = &mut graph[parent];
-                    parent_node.egresses.push(EgressEntry {
-                        egress,
-                        synthetic: true,
-                    });
-                    parent_node.egresses.len() - 1
+            match announced.get(&child_hop) {
+                Some(&(announcer, index)) if announcer == parent => {
+                    graph.add_edge(parent, child, index);
                 }
-            };
-            // What the parent's egress knows names a missing child.
-            if graph[child].is_missing() && graph[child].expected_name.is_empty() {
-                let name = graph[parent].egresses[index].egress.name.clone();
-                graph[child].expected_name = name;
+                _ => unlisted.push((parent, child)),
             }
-            // What a child's ingress knows names a missing parent.
-            if graph[parent].is_missing() && graph[parent].expected_name.is_empty() {
-                if let Some(name) = graph[child]
-                    .trace
-                    .as_ref()
-                    .and_then(|t| t.ingress())
-                    .map(|i| i.name.clone())
-                    .filter(|n| !n.is_empty())
-                {
-                    graph[parent].expected_name = name;
-                }
-            }
+        }
+        unlisted.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                compare_hops(
+                    last_component(&graph[a.1].hop),
+                    last_component(&graph[b.1].hop),
+                )
+            })
+        });
+        for (parent, child) in unlisted {
+            let egress = synthetic_egress(&graph[child], &graph[child].hop);
+            let parent_node = &mut graph[parent];
+            parent_node.egresses.push(EgressEntry {
+                egress,
+                synthetic: true,
+            });
+            let index = parent_node.egresses.len() - 1;
             graph.add_edge(parent, child, index);
+        }
+        // Names for missing servers: a missing child is named by its parent's egress, a
+        // missing parent by what its first child's ingress says.
+        for ix in graph.node_indices().collect::<Vec<_>>() {
+            if !graph[ix].is_missing() || !graph[ix].expected_name.is_empty() {
+                continue;
+            }
+            let from_parent =
+                self_parent(&graph, ix).map(|(p, i)| graph[p].egresses[i].egress.name.clone());
+            let from_child = graph
+                .edges_directed(ix, Direction::Outgoing)
+                .filter_map(|e| graph[e.target()].trace.as_ref())
+                .filter_map(|t| t.ingress())
+                .map(|i| i.name.clone())
+                .find(|n| !n.is_empty());
+            graph[ix].expected_name = from_parent
+                .filter(|n| !n.is_empty())
+                .or(from_child)
+                .unwrap_or_default();
         }
         let detached_nodes = detached
             .into_iter()
@@ -562,6 +575,19 @@ impl Stitcher {
             problems,
         }
     }
+}
+
+/// The last dotted component of a hop (`"1.2.10"` → `"10"`).
+fn last_component(hop: &str) -> &str {
+    hop.rsplit('.').next().unwrap_or(hop)
+}
+
+/// The parent of `ix` in a graph under construction, and the egress index leading to it.
+fn self_parent(graph: &DiGraph<ServerNode, usize>, ix: NodeIndex) -> Option<(NodeIndex, usize)> {
+    graph
+        .edges_directed(ix, Direction::Incoming)
+        .next()
+        .map(|e| (e.source(), *e.weight()))
 }
 
 /// The egress a missing parent must have had to reach `child`: the link kind is the child's

@@ -109,7 +109,11 @@ pub fn to_xml(suite: &str, results: &[CaseResult]) -> String {
             }
         }
         if !result.tree.is_empty() {
-            let _ = write!(xml, "\n      <system-out>{}</system-out>", escape(&result.tree));
+            let _ = write!(
+                xml,
+                "\n      <system-out>{}</system-out>",
+                escape(&result.tree)
+            );
         }
         if !matches!(result.status, CaseStatus::Pass) || !result.tree.is_empty() {
             xml.push_str("\n    ");
@@ -142,13 +146,22 @@ mod tests {
             "routes",
             &[
                 result("ok", CaseStatus::Pass),
-                result("bad", CaseStatus::Fail(vec!["expected servers=2, saw 1 server(s)".into()])),
+                result(
+                    "bad",
+                    CaseStatus::Fail(vec!["expected servers=2, saw 1 server(s)".into()]),
+                ),
                 result("gone", CaseStatus::Incomplete("hop 1 missing".into())),
                 result("down", CaseStatus::Error("cannot connect".into())),
             ],
         );
-        assert!(xml.contains("tests=\"4\" failures=\"2\" errors=\"1\""), "{xml}");
-        assert!(xml.contains("<testcase name=\"ok\" classname=\"x\" time=\"0.003000\"></testcase>"), "{xml}");
+        assert!(
+            xml.contains("tests=\"4\" failures=\"2\" errors=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"ok\" classname=\"x\" time=\"0.003000\"></testcase>"),
+            "{xml}"
+        );
         assert!(xml.contains("<error message=\"cannot connect\""), "{xml}");
     }
 }

@@ -20,6 +20,7 @@ pub mod junit;
 pub mod render;
 pub mod subject;
 pub mod suite;
+pub mod synthetic;
 pub mod text;
 pub mod topology;
 pub mod verbose;

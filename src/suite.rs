@@ -76,12 +76,15 @@ impl Suite {
     /// Reads a suite file; its extension (`.toml` or `.json`) picks the format.
     pub fn load(path: &Path) -> Result<Suite, String> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read suite {shown}: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read suite {shown}: {e}"))?;
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => SuiteFormat::Json,
             Some("toml") | None => SuiteFormat::Toml,
             Some(other) => {
-                return Err(format!("suite {shown}: unknown format .{other} (use .toml or .json)"));
+                return Err(format!(
+                    "suite {shown}: unknown format .{other} (use .toml or .json)"
+                ));
             }
         };
         Suite::parse(&text, format).map_err(|e| format!("suite {shown}: {e}"))
@@ -108,7 +111,8 @@ impl Suite {
                 if !names.insert(c.name.clone()) {
                     return Err(format!("{at} appears twice"));
                 }
-                crate::subject::validate_publish_subject(&c.subject).map_err(|e| format!("{at}: {e}"))?;
+                crate::subject::validate_publish_subject(&c.subject)
+                    .map_err(|e| format!("{at}: {e}"))?;
                 let timeout = c
                     .timeout
                     .as_deref()
@@ -181,7 +185,10 @@ deliver = true
         let first = &suite.cases[0];
         assert_eq!(first.server.as_deref(), Some("nats://127.0.0.1:4222"));
         assert_eq!(first.timeout, Some(Duration::from_secs(2)));
-        assert_eq!(first.headers, vec![("X-Tenant".to_string(), "acme".to_string())]);
+        assert_eq!(
+            first.headers,
+            vec![("X-Tenant".to_string(), "acme".to_string())]
+        );
         assert_eq!(first.expectations.len(), 3);
         let second = &suite.cases[1];
         assert_eq!(second.server.as_deref(), Some("nats://127.0.0.1:5222"));
@@ -203,11 +210,26 @@ deliver = true
     fn malformed_suites_say_what_is_wrong() {
         let cases = [
             ("[[case]]\nname = \"a\"\n", "subject"),
-            ("[[case]]\nname = \"a\"\nsubject = \"x.*\"\n", "case \"a\": invalid subject"),
-            ("[[case]]\nname = \"a\"\nsubject = \"x\"\nexpect = [\"servers>>1\"]\n", "case \"a\": invalid expectation"),
-            ("[[case]]\nname = \"a\"\nsubject = \"x\"\ntimeout = \"soon\"\n", "case \"a\": invalid duration"),
-            ("[[case]]\nname = \"a\"\nsubject = \"x\"\ncolour = 1\n", "colour"),
-            ("[[case]]\nname = \"a\"\nsubject = \"x\"\n[[case]]\nname = \"a\"\nsubject = \"y\"\n", "appears twice"),
+            (
+                "[[case]]\nname = \"a\"\nsubject = \"x.*\"\n",
+                "case \"a\": invalid subject",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nsubject = \"x\"\nexpect = [\"servers>>1\"]\n",
+                "case \"a\": invalid expectation",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nsubject = \"x\"\ntimeout = \"soon\"\n",
+                "case \"a\": invalid duration",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nsubject = \"x\"\ncolour = 1\n",
+                "colour",
+            ),
+            (
+                "[[case]]\nname = \"a\"\nsubject = \"x\"\n[[case]]\nname = \"a\"\nsubject = \"y\"\n",
+                "appears twice",
+            ),
             ("", "no cases"),
             ("[[case]\n", "TOML parse error at line 1"),
         ];
