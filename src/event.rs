@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -131,18 +132,16 @@ pub struct Timestamp {
     /// The text as received.
     pub raw: String,
     /// Nanoseconds since the Unix epoch; `None` when the text is not RFC 3339 or is Go's zero time.
-    pub unix_nanos: Option<i128>,
+    pub unix_nanos: Option<i64>,
 }
 
 impl Timestamp {
     pub fn parse(raw: &str) -> Timestamp {
         let unix_nanos = chrono::DateTime::parse_from_rfc3339(raw)
             .ok()
-            .map(|t| {
-                i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
-            })
-            // Go's zero time.Time, "0001-01-01T00:00:00Z", means "not set".
-            .filter(|n| *n > -62_135_596_800 * 1_000_000_000);
+            // Go's zero time.Time, "0001-01-01T00:00:00Z", means "not set"; times outside
+            // 1678..2262 do not fit in i64 nanoseconds and are treated the same.
+            .and_then(|t| t.timestamp_nanos_opt());
         Timestamp {
             raw: raw.to_string(),
             unix_nanos,
@@ -151,7 +150,7 @@ impl Timestamp {
 
     /// Nanoseconds from `origin` to this timestamp, when both are known.
     pub fn since(&self, origin: &Timestamp) -> Option<i128> {
-        Some(self.unix_nanos? - origin.unix_nanos?)
+        Some(i128::from(self.unix_nanos?) - i128::from(origin.unix_nanos?))
     }
 }
 
@@ -315,7 +314,8 @@ pub enum Event {
     StreamExport(StreamExport),
     ServiceImport(ServiceImport),
     JetStream(JetStream),
-    Egress(Egress),
+    /// Shared, so the stitched graph can point at it without copying.
+    Egress(Arc<Egress>),
     /// An event type this version does not know, kept whole.
     Unknown {
         kind: String,
@@ -374,7 +374,7 @@ impl<'de> Deserialize<'de> for Event {
             "se" => Event::StreamExport(typed(value, &type_name)?),
             "si" => Event::ServiceImport(typed(value, &type_name)?),
             "js" => Event::JetStream(typed(value, &type_name)?),
-            "eg" => Event::Egress(typed(value, &type_name)?),
+            "eg" => Event::Egress(Arc::new(typed(value, &type_name)?)),
             _ => Event::Unknown {
                 kind: type_name,
                 raw: value,
@@ -402,7 +402,7 @@ impl Serialize for Event {
             Event::StreamExport(e) => tagged(s, "se", e),
             Event::ServiceImport(e) => tagged(s, "si", e),
             Event::JetStream(e) => tagged(s, "js", e),
-            Event::Egress(e) => tagged(s, "eg", e),
+            Event::Egress(e) => tagged(s, "eg", e.as_ref()),
             Event::Unknown { raw, .. } => raw.serialize(s),
         }
     }
@@ -449,6 +449,11 @@ impl TraceMessage {
     }
 
     pub fn egresses(&self) -> impl Iterator<Item = &Egress> {
+        self.egress_handles().map(|eg| eg.as_ref())
+    }
+
+    /// The egress events as shared handles.
+    pub fn egress_handles(&self) -> impl Iterator<Item = &Arc<Egress>> {
         self.events.iter().filter_map(|e| match e {
             Event::Egress(eg) => Some(eg),
             _ => None,

@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -142,7 +143,8 @@ impl ServerNode {
 /// An egress of a server, as reported or synthesised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EgressEntry {
-    pub egress: Egress,
+    /// Shared with the server's trace message.
+    pub egress: Arc<Egress>,
     /// True when the server did not report it and it stands for a child that did.
     pub synthetic: bool,
 }
@@ -438,9 +440,9 @@ impl Stitcher {
             let egresses = trace
                 .as_ref()
                 .map(|t| {
-                    t.egresses()
+                    t.egress_handles()
                         .map(|e| EgressEntry {
-                            egress: e.clone(),
+                            egress: Arc::clone(e),
                             synthetic: false,
                         })
                         .collect()
@@ -535,7 +537,7 @@ impl Stitcher {
             let egress = synthetic_egress(&graph[child], &graph[child].hop);
             let parent_node = &mut graph[parent];
             parent_node.egresses.push(EgressEntry {
-                egress,
+                egress: Arc::new(egress),
                 synthetic: true,
             });
             let index = parent_node.egresses.len() - 1;
