@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Run, Subscribers, nats_trace, normalize_ids};
+use common::{Run, Subscribers, nats_trace, normalize};
 use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
 
 /// One traced run, split into its raw trace messages and its (normalised) tree.
@@ -52,22 +52,6 @@ fn subscribe_as(subs: &mut Subscribers, server_url: &str, user: &str, name: &str
     subs.subscriptions.push(subscription);
 }
 
-/// Replaces the value of every `version:"…"` with `V`: the servers' version is not under test.
-fn normalize_versions(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("version:\"") {
-        let start = pos + "version:\"".len();
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest.find('"').unwrap_or(rest.len());
-        out.push('V');
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Runs `nats-trace --raw ARGS SUBJECT` against `server` and splits the output; with
 /// `UPDATE_CAPTURES=1` writes the capture for `case`.
 fn trace(case: &str, topology: &Topology, server: &str, args: &[&str]) -> Traced {
@@ -86,17 +70,20 @@ fn trace(case: &str, topology: &Topology, server: &str, args: &[&str]) -> Traced
             }
         }
     }
-    write_capture(case, topology, &raw);
+    let tree = normalize(&tree);
+    write_capture(case, topology, &raw, &tree);
     Traced {
         code: run.code,
         raw,
-        tree: normalize_versions(&normalize_ids(&tree)),
+        tree,
         run,
     }
 }
 
-/// Writes `testdata/<case>.jsonl` and `testdata/<case>.conf` when `UPDATE_CAPTURES=1`.
-fn write_capture(case: &str, topology: &Topology, raw: &[String]) {
+/// Writes `testdata/<case>.jsonl` (the raw trace messages), `testdata/<case>.conf` (the
+/// servers' configs) and `testdata/<case>.tree` (the normalised tree the run printed) when
+/// `UPDATE_CAPTURES=1`.
+fn write_capture(case: &str, topology: &Topology, raw: &[String], tree: &str) {
     if std::env::var_os("UPDATE_CAPTURES").is_none_or(|v| v != "1") {
         return;
     }
@@ -117,6 +104,7 @@ fn write_capture(case: &str, topology: &Topology, raw: &[String]) {
         conf.push_str(&text.replace(&topology_dir, "TOPOLOGY_DIR"));
     }
     std::fs::write(dir.join(format!("{case}.conf")), conf).expect("write capture config");
+    std::fs::write(dir.join(format!("{case}.tree")), tree).expect("write capture tree");
 }
 
 /// Stitches the run's raw trace messages and compares the egress counts by kind.
@@ -864,9 +852,9 @@ fn a_no_echo_subscriber_on_the_publishing_connection_is_an_egress_error() {
             .expect("renders");
         (raw, String::from_utf8(out).expect("utf-8"), complete)
     });
-    write_capture("no-echo", &topology, &raw);
+    let tree = normalize(&output);
+    write_capture("no-echo", &topology, &raw, &tree);
     assert!(complete);
-    let tree = normalize_versions(&normalize_ids(&output));
     assert_eq!(
         tree,
         r#"Tracing message route to subject orders.new

@@ -94,6 +94,27 @@ pub fn normalize_ids(text: &str) -> String {
     out
 }
 
+/// Replaces the value of every `version:"…"` with `V`: the servers' version is not under test.
+fn normalize_versions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("version:\"") {
+        let start = pos + "version:\"".len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        out.push('V');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// [`normalize_ids`] and [`normalize_versions`]: what the tree tests compare.
+pub fn normalize(text: &str) -> String {
+    normalize_versions(&normalize_ids(text))
+}
+
 /// A tokio runtime for the async parts of a test (subscribers).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -121,7 +142,13 @@ impl Subscribers {
 
     /// Connects a client called `name` to `url` and subscribes it to `subject` (in `queue`).
     /// Returns the index of the subscription.
-    pub fn subscribe(&mut self, url: &str, name: &str, subject: &str, queue: Option<&str>) -> usize {
+    pub fn subscribe(
+        &mut self,
+        url: &str,
+        name: &str,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> usize {
         let (client, subscription) = self.runtime.block_on(async {
             let client = async_nats::ConnectOptions::new()
                 .name(name)
@@ -129,7 +156,11 @@ impl Subscribers {
                 .await
                 .expect("subscriber connects");
             let subscription = match queue {
-                Some(q) => client.queue_subscribe(subject.to_string(), q.to_string()).await,
+                Some(q) => {
+                    client
+                        .queue_subscribe(subject.to_string(), q.to_string())
+                        .await
+                }
                 None => client.subscribe(subject.to_string()).await,
             }
             .expect("subscribes");
@@ -148,7 +179,9 @@ impl Subscribers {
         self.runtime.block_on(async {
             let mut payloads = Vec::new();
             let deadline = tokio::time::Instant::now() + limit;
-            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, subscription.next()).await {
+            while let Ok(Some(message)) =
+                tokio::time::timeout_at(deadline, subscription.next()).await
+            {
                 let text = String::from_utf8_lossy(&message.payload).to_string();
                 if text == sentinel {
                     return payloads;
