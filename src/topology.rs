@@ -87,6 +87,8 @@ pub struct ServerSpec {
     pub leaf_remotes: Vec<LeafRemote>,
     /// Enable JetStream (store in the topology's temp dir).
     pub jetstream: bool,
+    /// The JetStream domain, when JetStream is enabled in one.
+    pub jetstream_domain: Option<String>,
     /// Configuration appended verbatim to this server's config.
     pub extra: String,
 }
@@ -124,6 +126,13 @@ impl ServerSpec {
 
     pub fn jetstream(mut self) -> ServerSpec {
         self.jetstream = true;
+        self
+    }
+
+    /// Enables JetStream in the JetStream domain `domain`.
+    pub fn jetstream_domain(mut self, domain: &str) -> ServerSpec {
+        self.jetstream = true;
+        self.jetstream_domain = Some(domain.to_string());
         self
     }
 
@@ -326,9 +335,14 @@ impl TopologyBuilder {
         }
         if spec.jetstream {
             let store = dir.join(format!("{}-js", spec.name));
+            let domain = spec
+                .jetstream_domain
+                .as_ref()
+                .map(|d| format!(", domain: {d:?}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 c,
-                "jetstream {{ store_dir: {:?} }}",
+                "jetstream {{ store_dir: {:?}{domain} }}",
                 store.display().to_string()
             );
         }

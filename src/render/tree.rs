@@ -171,7 +171,8 @@ impl TreeWriter<'_> {
                 self.line(depth, &reference, Some(&m.ts), &text)?;
             }
         }
-        for event in &trace.events {
+        let mut stopped_at_boundary = false;
+        for (position, event) in trace.events.iter().enumerate() {
             if let Event::ServiceImport(s) = event {
                 let text = format!(
                     "    Service Import from:{} to:{} account:{}",
@@ -180,9 +181,20 @@ impl TreeWriter<'_> {
                     go_quote(&s.account)
                 );
                 self.line(depth, &reference, Some(&s.ts), &text)?;
+                // Nothing after the import: the exporting account either does not allow
+                // tracing (`allow_trace` on the service export) or had no interest; the
+                // trace cannot tell which, so it says both rather than "No active interest".
+                if trace.events[position + 1..].is_empty() {
+                    stopped_at_boundary = true;
+                    let text = format!(
+                        "    !!! Trace stops at the account boundary: nothing reported in account {} (its service export does not allow_trace, or nothing there has interest)",
+                        go_quote(&s.account)
+                    );
+                    self.line(depth, &reference, None, &p.warning(&text))?;
+                }
             }
         }
-        for event in &trace.events {
+        for (position, event) in trace.events.iter().enumerate() {
             if let Event::StreamExport(s) = event {
                 let text = format!(
                     "    Stream Export subject:{} account:{}",
@@ -190,6 +202,20 @@ impl TreeWriter<'_> {
                     go_quote(&s.account)
                 );
                 self.line(depth, &reference, Some(&s.ts), &text)?;
+                // The server reports a stream export per importing subscription; when the
+                // import allows tracing the egress to that subscription follows at once.
+                let traced = matches!(
+                    trace.events.get(position + 1),
+                    Some(Event::Egress(e)) if e.account == s.account
+                );
+                if !traced {
+                    stopped_at_boundary = true;
+                    let text = format!(
+                        "    !!! Trace stops at the account boundary: the stream import of account {} does not allow_trace",
+                        go_quote(&s.account)
+                    );
+                    self.line(depth, &reference, None, &p.warning(&text))?;
+                }
             }
         }
         for js in trace.jetstream() {
@@ -224,6 +250,7 @@ impl TreeWriter<'_> {
             }
         }
         let no_interest = node.egresses.is_empty()
+            && !stopped_at_boundary
             && trace.jetstream().next().is_none()
             && trace
                 .ingress()
@@ -310,14 +337,8 @@ impl TreeWriter<'_> {
                 "\n{}\n",
                 p.error(&format!("Errors: {}", errors.len()))
             )?;
-            for error in &errors {
-                writeln!(
-                    self.out,
-                    "  server:{} {}: {}",
-                    go_quote(&error.server),
-                    error.kind,
-                    sanitize(&error.message)
-                )?;
+            for line in self.error_lines() {
+                writeln!(self.out, "  {line}")?;
             }
         }
         let missing: Vec<&ServerNode> = self.graph.missing().collect();
@@ -344,6 +365,49 @@ impl TreeWriter<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+impl TreeWriter<'_> {
+    /// One line per reported error, in the order of [`TraceGraph::errors`] (tree order, then
+    /// detached traces), each naming the server and the connection or stream it concerns.
+    fn error_lines(&self) -> Vec<String> {
+        let graph = self.graph;
+        let servers = graph
+            .walk(graph.root)
+            .into_iter()
+            .filter_map(|step| match step {
+                Step::Server { node, .. } => Some(node),
+                Step::Egress { .. } => None,
+            })
+            .chain(graph.detached.iter().copied());
+        let mut lines = Vec::new();
+        for ix in servers {
+            let node = graph.node(ix);
+            let server = format!("server:{}", go_quote(node.server_name()));
+            for event in node.events() {
+                let (what, error) = match event {
+                    Event::Ingress(i) if !i.error.is_empty() => (
+                        format!(
+                            "ingress from {}",
+                            kind_and_name(i.kind, &i.name, Some(i.cid))
+                        ),
+                        &i.error,
+                    ),
+                    Event::Egress(e) if !e.error.is_empty() => (
+                        format!("egress to {}", kind_and_name(e.kind, &e.name, Some(e.cid))),
+                        &e.error,
+                    ),
+                    Event::JetStream(j) if !j.error.is_empty() => (
+                        format!("JetStream stream:{}", go_quote(&j.stream)),
+                        &j.error,
+                    ),
+                    _ => continue,
+                };
+                lines.push(format!("{server} {what}: {}", sanitize(error)));
+            }
+        }
+        lines
     }
 }
 
