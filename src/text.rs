@@ -8,6 +8,12 @@ use std::fmt::Write;
 /// characters written as `\n`, `\x1b`, `\u200b` and so on.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    if !s.chars().any(|c| c == '"' || c == '\\' || !is_printable(c)) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     out.push('"');
     for c in s.chars() {
         match c {

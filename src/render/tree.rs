@@ -46,7 +46,7 @@ struct TreeWriter<'a> {
     palette: Palette,
 }
 
-impl TreeWriter<'_> {
+impl<'a> TreeWriter<'a> {
     fn write_report(&mut self, report: &TraceReport) -> io::Result<()> {
         let deliver = if report.deliver {
             " with delivery to the final destination"
@@ -89,40 +89,46 @@ impl TreeWriter<'_> {
 
     /// The time lines of `node` are measured from: the origin's ingress for the root, the
     /// parent's egress for every other server (as the nats CLI does).
-    fn reference_time(&self, node: NodeIndex) -> Timestamp {
-        match self.graph.parent(node) {
-            Some((parent, index)) => self.graph.node(parent).egresses[index].egress.ts.clone(),
-            None => self
-                .graph
+    /// Only needed with `-T`; `None` otherwise or when unknown.
+    fn reference_time(&self, node: NodeIndex) -> Option<&'a Timestamp> {
+        if !self.timestamps {
+            return None;
+        }
+        let graph: &'a TraceGraph = self.graph;
+        match graph.parent(node) {
+            Some((parent, index)) => Some(&graph.node(parent).egresses[index].egress.ts),
+            None => graph
                 .node(node)
                 .trace
                 .as_ref()
-                .and_then(|t| {
-                    t.ingress()
-                        .map(|i| i.ts.clone())
-                        .or_else(|| t.server.time.clone())
-                })
-                .unwrap_or_default(),
+                .and_then(|t| t.ingress().map(|i| &i.ts).or(t.server.time.as_ref())),
         }
     }
 
     fn line(
         &mut self,
         depth: usize,
-        reference: &Timestamp,
+        reference: Option<&Timestamp>,
         at: Option<&Timestamp>,
         text: &str,
     ) -> io::Result<()> {
-        let indent = "    ".repeat(depth);
+        const SPACES: &str = "                                                                ";
+        let mut indent = depth * 4;
+        while indent > 0 {
+            let chunk = indent.min(SPACES.len());
+            self.out.write_all(&SPACES.as_bytes()[..chunk])?;
+            indent -= chunk;
+        }
         if self.timestamps {
-            let stamp = match at.and_then(|t| t.since(reference)) {
+            let stamp = match at.zip(reference).and_then(|(t, r)| t.since(r)) {
                 Some(nanos) if nanos < 0 => "Skew".to_string(),
                 Some(nanos) => go_string(round_to_micros(nanos)),
                 None => "?".to_string(),
             };
-            writeln!(self.out, "{indent}[{stamp}] {text}")
+            writeln!(self.out, "[{stamp}] {text}")
         } else {
-            writeln!(self.out, "{indent}{text}")
+            self.out.write_all(text.as_bytes())?;
+            self.out.write_all(b"\n")
         }
     }
 
@@ -133,7 +139,7 @@ impl TreeWriter<'_> {
         let Some(trace) = &node.trace else {
             let text = missing_line(node);
             let text = self.palette.warning(&text);
-            return self.line(depth, &reference, None, &text);
+            return self.line(depth, reference, None, &text);
         };
         let p = self.palette;
         match trace.ingress() {
@@ -150,10 +156,10 @@ impl TreeWriter<'_> {
                 }
                 parts.push(format!("server:{}", go_quote(&trace.server.name)));
                 parts.push(format!("version:{}", go_quote(&trace.server.version)));
-                self.line(depth, &reference, Some(&ingress.ts), &parts.join(" "))?;
+                self.line(depth, reference, Some(&ingress.ts), &parts.join(" "))?;
                 if !ingress.error.is_empty() {
                     let text = p.error(&format!("--X Error: {}", sanitize(&ingress.error)));
-                    self.line(depth, &reference, Some(&ingress.ts), &text)?;
+                    self.line(depth, reference, Some(&ingress.ts), &text)?;
                 }
             }
             None => {
@@ -162,13 +168,13 @@ impl TreeWriter<'_> {
                     go_quote(&trace.server.name),
                     go_quote(&trace.server.version)
                 );
-                self.line(depth, &reference, None, &p.warning(&text))?;
+                self.line(depth, reference, None, &p.warning(&text))?;
             }
         }
         for event in &trace.events {
             if let Event::SubjectMapping(m) = event {
                 let text = format!("    Mapping subject:{}", go_quote(&m.mapped_to));
-                self.line(depth, &reference, Some(&m.ts), &text)?;
+                self.line(depth, reference, Some(&m.ts), &text)?;
             }
         }
         let mut stopped_at_boundary = false;
@@ -180,7 +186,7 @@ impl TreeWriter<'_> {
                     go_quote(&s.to),
                     go_quote(&s.account)
                 );
-                self.line(depth, &reference, Some(&s.ts), &text)?;
+                self.line(depth, reference, Some(&s.ts), &text)?;
                 // Nothing after the import: the exporting account either does not allow
                 // tracing (`allow_trace` on the service export) or had no interest; the
                 // trace cannot tell which, so it says both rather than "No active interest".
@@ -190,7 +196,7 @@ impl TreeWriter<'_> {
                         "    !!! Trace stops at the account boundary: nothing reported in account {} (its service export does not allow_trace, or nothing there has interest)",
                         go_quote(&s.account)
                     );
-                    self.line(depth, &reference, None, &p.warning(&text))?;
+                    self.line(depth, reference, None, &p.warning(&text))?;
                 }
             }
         }
@@ -201,7 +207,7 @@ impl TreeWriter<'_> {
                     go_quote(&s.to),
                     go_quote(&s.account)
                 );
-                self.line(depth, &reference, Some(&s.ts), &text)?;
+                self.line(depth, reference, Some(&s.ts), &text)?;
                 // The server reports a stream export per importing subscription; when the
                 // import allows tracing the egress to that subscription follows at once.
                 let traced = matches!(
@@ -214,7 +220,7 @@ impl TreeWriter<'_> {
                         "    !!! Trace stops at the account boundary: the stream import of account {} does not allow_trace",
                         go_quote(&s.account)
                     );
-                    self.line(depth, &reference, None, &p.warning(&text))?;
+                    self.line(depth, reference, None, &p.warning(&text))?;
                 }
             }
         }
@@ -233,10 +239,10 @@ impl TreeWriter<'_> {
                 go_quote(&js.stream),
                 go_quote(&js.subject)
             );
-            self.line(depth, &reference, Some(&js.ts), &text)?;
+            self.line(depth, reference, Some(&js.ts), &text)?;
             if !js.error.is_empty() {
                 let text = p.error(&format!("--X Error: {}", sanitize(&js.error)));
-                self.line(depth, &reference, Some(&js.ts), &text)?;
+                self.line(depth, reference, Some(&js.ts), &text)?;
             }
         }
         for event in &trace.events {
@@ -246,7 +252,7 @@ impl TreeWriter<'_> {
                     go_quote(kind),
                     sanitize(&raw.to_string())
                 );
-                self.line(depth, &reference, event.timestamp().as_ref(), &text)?;
+                self.line(depth, reference, event.timestamp().as_ref(), &text)?;
             }
         }
         let no_interest = node.egresses.is_empty()
@@ -256,7 +262,7 @@ impl TreeWriter<'_> {
                 .ingress()
                 .is_some_and(|i| i.kind == ConnKind::Client && i.error.is_empty());
         if no_interest {
-            self.line(depth, &reference, None, &p.error("--X No active interest"))?;
+            self.line(depth, reference, None, &p.error("--X No active interest"))?;
         }
         Ok(())
     }
@@ -267,24 +273,26 @@ impl TreeWriter<'_> {
         let EgressEntry { egress, synthetic } = &graph.node(ix).egresses[index];
         let p = self.palette;
         let id = if *synthetic { None } else { Some(egress.cid) };
-        let mut parts = vec![
-            p.kind(egress.kind, egress.kind.arrow()),
-            kind_and_name(egress.kind, &egress.name, id),
-        ];
-        if !egress.account.is_empty() {
-            parts.push(format!("account:{}", go_quote(&egress.account)));
-        }
-        if !egress.subscription.is_empty() {
-            parts.push(format!("subject:{}", go_quote(&egress.subscription)));
-        }
-        if !egress.queue.is_empty() {
-            parts.push(format!("queue:{}", go_quote(&egress.queue)));
+        let mut text = p.kind(egress.kind, egress.kind.arrow());
+        text.push(' ');
+        text.push_str(&kind_and_name(egress.kind, &egress.name, id));
+        for (label, value) in [
+            ("account", &egress.account),
+            ("subject", &egress.subscription),
+            ("queue", &egress.queue),
+        ] {
+            if !value.is_empty() {
+                text.push(' ');
+                text.push_str(label);
+                text.push(':');
+                text.push_str(&go_quote(value));
+            }
         }
         let at = (!*synthetic).then_some(&egress.ts);
-        self.line(depth, &reference, at, &parts.join(" "))?;
+        self.line(depth, reference, at, &text)?;
         if !egress.error.is_empty() {
             let text = p.error(&format!("  --X Error: {}", sanitize(&egress.error)));
-            self.line(depth, &reference, at, &text)?;
+            self.line(depth, reference, at, &text)?;
         }
         Ok(())
     }
@@ -368,7 +376,7 @@ impl TreeWriter<'_> {
     }
 }
 
-impl TreeWriter<'_> {
+impl<'a> TreeWriter<'a> {
     /// One line per reported error, in the order of [`TraceGraph::errors`] (tree order, then
     /// detached traces), each naming the server and the connection or stream it concerns.
     fn error_lines(&self) -> Vec<String> {
