@@ -1,0 +1,367 @@
+//! End-to-end traces through real nats-server topologies on 127.0.0.1: a single server, a
+//! three-node cluster and a supercluster with a leafnode chain; trace-only versus delivery;
+//! every compression; no interest; unreachable servers and invalid subjects.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Subscribers, nats_trace, normalize_ids};
+use nats_trace::topology::Topology;
+
+const LEGEND: &str =
+    "Legend: Client: --C Router: --> Gateway: ==> Leafnode: ~~> JetStream: --J Error: --X";
+
+#[test]
+fn single_server_tree() {
+    let topology = Topology::single().expect("topology");
+    let url = topology.url("n1");
+    let mut subs = Subscribers::new();
+    subs.subscribe(&url, "worker-a", "orders.new", None);
+    subs.subscribe(&url, "worker-b", "orders.*", None);
+
+    let run = nats_trace(&["-s", &url, "orders.new", "hello"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let expected = format!(
+        "Tracing message route to subject orders.new
+
+Client \"nats-trace\" cid:N server:\"n1\" version:\"2.15.1\"
+--C Client \"worker-a\" cid:N subject:\"orders.new\"
+--C Client \"worker-b\" cid:N subject:\"orders.*\"
+
+{LEGEND}
+
+Egress Count:
+
+  Client: 2
+"
+    );
+    assert_eq!(
+        normalize_ids(&run.stdout),
+        expected,
+        "stderr: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn cluster_tree_crosses_routes() {
+    let topology = Topology::cluster().expect("topology");
+    let mut subs = Subscribers::new();
+    subs.subscribe(&topology.url("n2"), "worker-2", "orders.new", None);
+    subs.subscribe(&topology.url("n3"), "worker-3", "orders.new", None);
+    topology
+        .wait_for_interest("n1", "$G", "orders.new", 2)
+        .expect("interest reaches n1");
+
+    let run = nats_trace(&["-s", &topology.url("n1"), "orders.new"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let block = |n: &str| {
+        format!(
+            "--> Router \"{n}\" rid:N\n    Router \"n1\" rid:N server:\"{n}\" version:\"2.15.1\"\n    --C Client \"worker-{}\" cid:N subject:\"orders.new\"\n",
+            &n[1..]
+        )
+    };
+    // n1 numbers its hops in the order it forwards, which the server does not fix: the
+    // blocks follow hop order, so either server may come first.
+    let tree = normalize_ids(&run.stdout);
+    let (first, second) = if tree.find("Router \"n2\"") < tree.find("Router \"n3\"") {
+        ("n2", "n3")
+    } else {
+        ("n3", "n2")
+    };
+    let expected = format!(
+        "Tracing message route to subject orders.new\n\nClient \"nats-trace\" cid:N cluster:\"C1\" server:\"n1\" version:\"2.15.1\"\n{}{}\n{LEGEND}\n\nEgress Count:\n\n  Client: 2\n  Router: 2\n",
+        block(first),
+        block(second)
+    );
+    assert_eq!(tree, expected, "stderr: {}", run.stderr);
+}
+
+/// Puts the demo's subscribers on the supercluster and waits until their interest is known
+/// along the path from e1.
+fn supercluster_with_subscribers() -> (Topology, Subscribers) {
+    let topology = Topology::supercluster().expect("topology");
+    let mut subs = Subscribers::new();
+    subs.subscribe(&topology.url("e2"), "billing", "orders.new", None);
+    subs.subscribe(
+        &topology.url("w1"),
+        "shipping",
+        "orders.new",
+        Some("shippers"),
+    );
+    subs.subscribe(
+        &topology.url("w1"),
+        "shipping-2",
+        "orders.new",
+        Some("shippers"),
+    );
+    subs.subscribe(&topology.url("leaf2"), "edge-cache", "orders.new", None);
+    for (server, count) in [("e1", 1), ("w2", 1), ("w1", 3), ("leaf1", 1)] {
+        topology
+            .wait_for_interest(server, "$G", "orders.new", count)
+            .expect("interest propagates");
+    }
+    (topology, subs)
+}
+
+/// The supercluster tree with the queue member's name (either may be picked) replaced.
+fn supercluster_tree(stdout: &str) -> String {
+    normalize_ids(stdout).replace("\"shipping-2\"", "\"shipping\"")
+}
+
+const SUPERCLUSTER_TREE: &str =
+    "Client \"nats-trace\" cid:N cluster:\"EAST\" server:\"e1\" version:\"2.15.1\"
+--> Router \"e2\" rid:N
+    Router \"e1\" rid:N server:\"e2\" version:\"2.15.1\"
+    --C Client \"billing\" cid:N subject:\"orders.new\"
+==> Gateway \"w1\" gid:N
+    Gateway \"e1\" gid:N cluster:\"WEST\" server:\"w1\" version:\"2.15.1\"
+    --C Client \"shipping\" cid:N subject:\"orders.new\" queue:\"shippers\"
+    --> Router \"w2\" rid:N
+        Router \"w1\" rid:N server:\"w2\" version:\"2.15.1\"
+        ~~> Leafnode \"leaf1\" lid:N
+            Leafnode \"w2\" lid:N server:\"leaf1\" version:\"2.15.1\"
+            ~~> Leafnode \"leaf2\" lid:N
+                Leafnode \"leaf1\" lid:N server:\"leaf2\" version:\"2.15.1\"
+                --C Client \"edge-cache\" cid:N subject:\"orders.new\"
+";
+
+#[test]
+fn supercluster_tree_crosses_route_gateway_and_leafnode_chain() {
+    let (topology, _subs) = supercluster_with_subscribers();
+    let e1 = topology.url("e1");
+    let run = nats_trace(&["-s", &e1, "orders.new"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The gateway from e1 may land on w1 or w2; this topology's readiness makes e1's
+    // outbound gateway the one it connected to, so accept either WEST entry point.
+    let tree = supercluster_tree(&run.stdout);
+    let expected = format!(
+        "Tracing message route to subject orders.new\n\n{SUPERCLUSTER_TREE}\n{LEGEND}\n\nEgress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
+    );
+    if tree.contains("==> Gateway \"w1\"") {
+        assert_eq!(tree, expected, "stderr: {}", run.stderr);
+    } else {
+        // Entered WEST at w2: the route then goes w2 → w1 and the chain hangs off w2.
+        for line in [
+            "==> Gateway \"w2\" gid:N",
+            "    ~~> Leafnode \"leaf1\" lid:N",
+            "        ~~> Leafnode \"leaf2\" lid:N",
+            "    --> Router \"w1\" rid:N",
+            "        --C Client \"shipping\" cid:N subject:\"orders.new\" queue:\"shippers\"",
+        ] {
+            assert!(
+                tree.lines().any(|l| l == line),
+                "missing {line:?} in\n{tree}"
+            );
+        }
+        assert!(
+            tree.ends_with(
+                "Egress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
+            ),
+            "{tree}"
+        );
+    }
+}
+
+#[test]
+fn every_compression_gives_the_same_tree() {
+    let (topology, _subs) = supercluster_with_subscribers();
+    let e1 = topology.url("e1");
+    let trees: Vec<String> = ["snappy", "gzip", "none"]
+        .iter()
+        .map(|compression| {
+            let run = nats_trace(&["-s", &e1, "orders.new", "--compression", compression]);
+            assert_eq!(run.code, 0, "{compression}: {run:?}");
+            supercluster_tree(&run.stdout)
+        })
+        .collect();
+    assert_eq!(trees[0], trees[1]);
+    assert_eq!(trees[0], trees[2]);
+    assert!(
+        trees[0].contains("Leafnode \"leaf1\" lid:N server:\"leaf2\""),
+        "{}",
+        trees[0]
+    );
+}
+
+#[test]
+fn raw_prints_each_decompressed_trace_message() {
+    let (topology, _subs) = supercluster_with_subscribers();
+    let run = nats_trace(&["-s", &topology.url("e1"), "orders.new", "--raw"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let raw: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(">>> "))
+        .map(|json| serde_json::from_str(json).expect("each raw line is the server's JSON"))
+        .collect();
+    let mut servers: Vec<&str> = raw
+        .iter()
+        .filter_map(|v| v["server"]["name"].as_str())
+        .collect();
+    servers.sort();
+    assert_eq!(servers.len(), 6, "{}", run.stdout);
+    assert!(
+        servers.contains(&"leaf2") && servers.contains(&"e1"),
+        "{servers:?}"
+    );
+}
+
+#[test]
+fn trace_only_delivers_nothing_and_deliver_delivers_once() {
+    let topology = Topology::cluster().expect("topology");
+    let mut subs = Subscribers::new();
+    let n1 = topology.url("n1");
+    let local = subs.subscribe(&n1, "local", "orders.new", None);
+    let remote = subs.subscribe(&topology.url("n3"), "remote", "orders.new", None);
+    topology
+        .wait_for_interest("n1", "$G", "orders.new", 2)
+        .expect("interest");
+
+    let run = nats_trace(&["-s", &n1, "orders.new", "traced-only"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    subs.publish(&n1, "orders.new", "sentinel-1");
+    assert!(
+        subs.received_until(local, "sentinel-1", Duration::from_secs(5))
+            .is_empty()
+    );
+    assert!(
+        subs.received_until(remote, "sentinel-1", Duration::from_secs(5))
+            .is_empty()
+    );
+
+    let run = nats_trace(&["-s", &n1, "orders.new", "delivered", "--deliver"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with(
+            "Tracing message route to subject orders.new with delivery to the final destination\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    subs.publish(&n1, "orders.new", "sentinel-2");
+    assert_eq!(
+        subs.received_until(local, "sentinel-2", Duration::from_secs(5)),
+        ["delivered"]
+    );
+    assert_eq!(
+        subs.received_until(remote, "sentinel-2", Duration::from_secs(5)),
+        ["delivered"]
+    );
+}
+
+#[test]
+fn user_headers_reach_the_servers() {
+    let topology = Topology::single().expect("topology");
+    let run = nats_trace(&[
+        "-s",
+        &topology.url("n1"),
+        "orders.new",
+        "-H",
+        "X-Tenant:acme",
+        "--raw",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let origin: serde_json::Value = serde_json::from_str(
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(">>> "))
+            .expect("a raw line"),
+    )
+    .expect("json");
+    assert_eq!(
+        origin["request"]["header"]["X-Tenant"][0], "acme",
+        "{origin}"
+    );
+    assert_eq!(origin["request"]["header"]["Nats-Trace-Only"][0], "true");
+    assert_eq!(origin["request"]["header"]["Accept-Encoding"][0], "snappy");
+}
+
+#[test]
+fn no_interest_is_reported_and_exits_zero() {
+    let topology = Topology::single().expect("topology");
+    let run = nats_trace(&["-s", &topology.url("n1"), "nobody.listens"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        normalize_ids(&run.stdout),
+        format!(
+            "Tracing message route to subject nobody.listens\n\nClient \"nats-trace\" cid:N server:\"n1\" version:\"2.15.1\"\n--X No active interest\n\n{LEGEND}\n\n"
+        )
+    );
+}
+
+#[test]
+fn timestamps_prefix_every_line() {
+    let topology = Topology::single().expect("topology");
+    let mut subs = Subscribers::new();
+    subs.subscribe(&topology.url("n1"), "worker", "orders.new", None);
+    let run = nats_trace(&["-s", &topology.url("n1"), "orders.new", "-T"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let tree: Vec<&str> = run.stdout.lines().skip(2).take(2).collect();
+    assert!(
+        tree[0].starts_with("[0s] Client \"nats-trace\""),
+        "{tree:?}"
+    );
+    assert!(
+        tree[1].starts_with('[') && tree[1].contains("] --C Client \"worker\""),
+        "{tree:?}"
+    );
+}
+
+#[test]
+fn unreachable_server_fails_fast_with_one_line() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let url = format!("nats://127.0.0.1:{port}");
+    let run = nats_trace(&["-s", &url, "orders.new", "--timeout", "2s"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with(&format!("nats-trace: error: cannot connect to {url}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+}
+
+#[test]
+fn wildcard_subject_is_refused_before_connecting() {
+    // The server URL points nowhere: the subject check must come first.
+    for subject in ["orders.*", "orders.>", "orders..new"] {
+        let run = nats_trace(&["-s", "nats://127.0.0.1:1", subject]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .starts_with(&format!("nats-trace: error: invalid subject \"{subject}\"")),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1);
+    }
+}
+
+#[test]
+fn demo_crosses_routes_a_gateway_and_two_leafnodes() {
+    let run = nats_trace(&["demo"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let tree = normalize_ids(&run.stdout);
+    for kind in [
+        "--> Router",
+        "==> Gateway",
+        "~~> Leafnode \"leaf1\"",
+        "~~> Leafnode \"leaf2\"",
+    ] {
+        assert!(tree.contains(kind), "missing {kind:?} in\n{tree}");
+    }
+    assert!(
+        tree.contains("Leafnode \"leaf1\" lid:N server:\"leaf2\""),
+        "{tree}"
+    );
+    assert!(tree.contains("--C Client \"edge-cache\""), "{tree}");
+}
