@@ -121,8 +121,7 @@ pub struct ConnectionArgs {
         long,
         env = "NATS_CREDS",
         global = true,
-        value_name = "FILE",
-        hide_env_values = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
         help_heading = "Connection"
     )]
     pub creds: Option<PathBuf>,
@@ -132,8 +131,7 @@ pub struct ConnectionArgs {
         long,
         env = "NATS_NKEY",
         global = true,
-        value_name = "FILE",
-        hide_env_values = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
         help_heading = "Connection"
     )]
     pub nkey: Option<PathBuf>,
@@ -143,8 +141,7 @@ pub struct ConnectionArgs {
         long,
         env = "NATS_CERT",
         global = true,
-        value_name = "FILE",
-        hide_env_values = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
         help_heading = "Connection"
     )]
     pub tlscert: Option<PathBuf>,
@@ -154,8 +151,7 @@ pub struct ConnectionArgs {
         long,
         env = "NATS_KEY",
         global = true,
-        value_name = "FILE",
-        hide_env_values = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
         help_heading = "Connection"
     )]
     pub tlskey: Option<PathBuf>,
@@ -165,8 +161,7 @@ pub struct ConnectionArgs {
         long,
         env = "NATS_CA",
         global = true,
-        value_name = "FILE",
-        hide_env_values = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
         help_heading = "Connection"
     )]
     pub tlsca: Option<PathBuf>,
@@ -186,7 +181,7 @@ pub struct ConnectionArgs {
     pub connection_name: Option<String>,
 
     /// Time allowed to connect, and to collect the traces (e.g. 5s, 500ms).
-    #[arg(long, env = "NATS_TIMEOUT", global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", help_heading = "Connection")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", help_heading = "Connection")]
     pub timeout: Duration,
 
     /// Show what nats-trace is doing on stderr.
@@ -247,6 +242,11 @@ pub struct DemoArgs {
     /// Leave the topology running and print its URLs instead of shutting it down.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// A path; an empty one (from an empty environment variable) counts as not given.
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

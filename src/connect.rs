@@ -188,10 +188,12 @@ pub fn merge(args: &ConnectionArgs, context: Option<&Context>) -> Result<Setting
     let tls_cert = args
         .tlscert
         .clone()
+        .filter(|p| !p.as_os_str().is_empty())
         .or_else(|| ctx.and_then(|c| ctx_path(&c.cert)));
     let tls_key = args
         .tlskey
         .clone()
+        .filter(|p| !p.as_os_str().is_empty())
         .or_else(|| ctx.and_then(|c| ctx_path(&c.key)));
     match (&tls_cert, &tls_key) {
         (Some(_), None) => {
@@ -215,6 +217,7 @@ pub fn merge(args: &ConnectionArgs, context: Option<&Context>) -> Result<Setting
         tls_ca: args
             .tlsca
             .clone()
+            .filter(|p| !p.as_os_str().is_empty())
             .or_else(|| ctx.and_then(|c| ctx_path(&c.ca))),
         tls_first: args.tlsfirst || ctx.is_some_and(|c| c.tls_first),
         inbox_prefix: ctx.and_then(|c| non_empty(c.inbox_prefix.trim())),
@@ -536,11 +539,19 @@ fn connect_error(display_url: &str, settings: &Settings, e: &async_nats::Connect
     let detail = sanitize(&e.to_string());
     let lower = detail.to_ascii_lowercase();
     let what = match e.kind() {
-        Kind::AuthorizationViolation => format!(
-            "authorization violation: the server refused {} (from {})",
-            settings.auth.describe(),
-            settings.auth_source
-        ),
+        // The library's text adds nothing here.
+        Kind::AuthorizationViolation if settings.auth == Auth::None => {
+            return Error::Connect(format!(
+                "cannot connect to {display_url}: authorization violation: the server requires credentials (--user and --password, --token, --nkey, --creds, or a context)"
+            ));
+        }
+        Kind::AuthorizationViolation => {
+            return Error::Connect(format!(
+                "cannot connect to {display_url}: authorization violation: the server refused {} (from {})",
+                settings.auth.describe(),
+                settings.auth_source
+            ));
+        }
         Kind::Authentication => format!(
             "authentication failed: cannot sign the server's challenge with {}",
             settings.auth.describe()
@@ -608,6 +619,130 @@ fn connect_error(display_url: &str, settings: &Settings, e: &async_nats::Connect
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::context::ContextSettings;
+
+    fn context(settings: ContextSettings) -> Context {
+        Context {
+            name: "ctx".into(),
+            path: PathBuf::from("/x/nats/context/ctx.json"),
+            settings,
+        }
+    }
+
+    fn args() -> ConnectionArgs {
+        ConnectionArgs {
+            timeout: Duration::from_secs(5),
+            ..ConnectionArgs::default()
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_context_setting_by_setting() {
+        let ctx = context(ContextSettings {
+            url: "nats://ctx:4222".into(),
+            user: "ctx-user".into(),
+            password: Secret::new("ctx-pw"),
+            ca: "/ctx/ca.pem".into(),
+            tls_first: true,
+            inbox_prefix: "_CTX".into(),
+            ..ContextSettings::default()
+        });
+        let from_context = merge(&args(), Some(&ctx)).expect("merges");
+        assert_eq!(from_context.urls, "nats://ctx:4222");
+        assert_eq!(
+            from_context.auth,
+            Auth::UserPassword {
+                user: "ctx-user".into(),
+                password: Secret::new("ctx-pw")
+            }
+        );
+        assert_eq!(from_context.auth_source, "the context");
+        assert_eq!(from_context.tls_ca, Some(PathBuf::from("/ctx/ca.pem")));
+        assert!(from_context.tls_first && from_context.wants_tls());
+        assert_eq!(from_context.inbox_prefix.as_deref(), Some("_CTX"));
+
+        let flags = ConnectionArgs {
+            server: Some("nats://flag:4222".into()),
+            token: Some(Secret::new("flag-token")),
+            tlsca: Some(PathBuf::from("/flag/ca.pem")),
+            ..args()
+        };
+        let merged = merge(&flags, Some(&ctx)).expect("merges");
+        assert_eq!(merged.urls, "nats://flag:4222");
+        assert_eq!(merged.auth, Auth::Token(Secret::new("flag-token")));
+        assert_eq!(merged.tls_ca, Some(PathBuf::from("/flag/ca.pem")));
+        assert!(!format!("{merged:?}").contains("flag-token"));
+        assert!(!format!("{from_context:?}").contains("ctx-pw"));
+    }
+
+    #[test]
+    fn without_flags_or_context_the_default_url_and_no_credentials() {
+        let merged = merge(&args(), None).expect("merges");
+        assert_eq!(merged.urls, DEFAULT_URL);
+        assert_eq!(merged.auth, Auth::None);
+        assert!(!merged.wants_tls());
+        let tls = ConnectionArgs {
+            server: Some("tls://h:4222".into()),
+            ..args()
+        };
+        assert!(merge(&tls, None).expect("merges").wants_tls());
+    }
+
+    #[test]
+    fn one_credential_wins_and_the_others_are_noted() {
+        let both = ConnectionArgs {
+            creds: Some(PathBuf::from("/u.creds")),
+            token: Some(Secret::new("t")),
+            ..args()
+        };
+        let merged = merge(&both, None).expect("merges");
+        assert_eq!(merged.auth, Auth::Creds(PathBuf::from("/u.creds")));
+        assert_eq!(
+            merged.notes,
+            vec!["--token is ignored: --creds takes precedence"]
+        );
+
+        let lone_user = ConnectionArgs {
+            user: Some("abc".into()),
+            ..args()
+        };
+        assert_eq!(
+            merge(&lone_user, None).expect("merges").auth,
+            Auth::Token(Secret::new("abc"))
+        );
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_and_decoded() {
+        let url = ConnectionArgs {
+            server: Some("nats://bob:p%40ss@h:4222".into()),
+            ..args()
+        };
+        let merged = merge(&url, None).expect("merges");
+        assert_eq!(
+            merged.auth,
+            Auth::UserPassword {
+                user: "bob".into(),
+                password: Secret::new("p@ss")
+            }
+        );
+        assert_eq!(merged.auth_source, "the server URL");
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key() {
+        let half = ConnectionArgs {
+            tlscert: Some(PathBuf::from("/c.pem")),
+            ..args()
+        };
+        assert!(merge(&half, None).is_err());
+        let empty = ConnectionArgs {
+            tlscert: Some(PathBuf::new()),
+            ..args()
+        };
+        assert!(merge(&empty, None).is_ok());
+    }
 
     #[test]
     fn passwords_never_show() {

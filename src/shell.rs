@@ -35,8 +35,8 @@ pub fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
 fn write_extra_sections(out: &mut Vec<u8>) -> std::io::Result<()> {
     let roff_text = r#".SH ENVIRONMENT
 .TP
-\fBNATS_URL\fR, \fBNATS_USER\fR, \fBNATS_PASSWORD\fR, \fBNATS_TOKEN\fR, \fBNATS_CREDS\fR, \fBNATS_NKEY\fR, \fBNATS_CERT\fR, \fBNATS_KEY\fR, \fBNATS_CA\fR, \fBNATS_TIMEOUT\fR
-Defaults for \-\-server, \-\-user, \-\-password, \-\-token, \-\-creds, \-\-nkey, \-\-tlscert, \-\-tlskey, \-\-tlsca and \-\-timeout. A flag wins over its variable, which wins over the context.
+\fBNATS_URL\fR, \fBNATS_USER\fR, \fBNATS_PASSWORD\fR, \fBNATS_TOKEN\fR, \fBNATS_CREDS\fR, \fBNATS_NKEY\fR, \fBNATS_CERT\fR, \fBNATS_KEY\fR, \fBNATS_CA\fR
+Defaults for \-\-server, \-\-user, \-\-password, \-\-token, \-\-creds, \-\-nkey, \-\-tlscert, \-\-tlskey and \-\-tlsca. A flag wins over its variable, which wins over the context.
 .TP
 \fBNATS_CONTEXT\fR
 The nats CLI context to use, as \-\-context.
