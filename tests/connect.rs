@@ -371,6 +371,26 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
     );
     assert_no_secret(&ok, &[&user_seed, &user_jwt]);
 
+    // The same user from a context holding the JWT and seed inline, as `nats context` can.
+    let xdg = tempfile::tempdir().expect("tempdir");
+    write(
+        xdg.path(),
+        "nats/context/jwt.json",
+        &serde_json::json!({"url": url, "user_jwt": user_jwt, "user_seed": user_seed}).to_string(),
+    );
+    let inline = run(
+        &["--context", "jwt", "-v", "orders.new"],
+        &[("XDG_CONFIG_HOME", &s(xdg.path()))],
+    );
+    assert_traced(&inline);
+    assert!(
+        inline
+            .stderr
+            .contains("the user JWT and seed (from the context)"),
+        "{inline:?}"
+    );
+    assert_no_secret(&inline, &[&user_seed, &user_jwt]);
+
     // A user of an account the server does not know.
     let stranger_account = nkeys::KeyPair::new_account();
     let stranger = nkeys::KeyPair::new_user();
