@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use nats_trace::topology::Topology;
 
 fn runs() -> usize {
-    std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(50).max(1)
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+        .max(1)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -62,14 +66,22 @@ fn subscribe(at: &[String], subject: &str) -> Subscribers {
     let clients = runtime.block_on(async {
         let mut clients = Vec::new();
         for url in at {
-            let client = async_nats::connect(url.as_str()).await.expect("subscriber connects");
-            let sub = client.subscribe(subject.to_string()).await.expect("subscribes");
+            let client = async_nats::connect(url.as_str())
+                .await
+                .expect("subscriber connects");
+            let sub = client
+                .subscribe(subject.to_string())
+                .await
+                .expect("subscribes");
             client.flush().await.expect("flush");
             clients.push((client, sub));
         }
         clients
     });
-    Subscribers { runtime, _clients: clients }
+    Subscribers {
+        runtime,
+        _clients: clients,
+    }
 }
 
 fn main() {
@@ -82,18 +94,30 @@ fn main() {
 
     let cluster = Topology::cluster().expect("cluster");
     let _subs = subscribe(&[cluster.url("n2"), cluster.url("n3")], subject);
-    cluster.wait_for_interest("n1", "$G", subject, 2).expect("interest");
+    cluster
+        .wait_for_interest("n1", "$G", subject, 2)
+        .expect("interest");
     bench("3-node cluster", &cluster.url("n1"), subject);
     drop(cluster);
 
     let supercluster = Topology::supercluster().expect("supercluster");
     let subs = subscribe(
-        &[supercluster.url("e2"), supercluster.url("w1"), supercluster.url("leaf2")],
+        &[
+            supercluster.url("e2"),
+            supercluster.url("w1"),
+            supercluster.url("leaf2"),
+        ],
         subject,
     );
     for (server, count) in [("e1", 1), ("w1", 2), ("w2", 2), ("leaf1", 1)] {
-        supercluster.wait_for_interest(server, "$G", subject, count).expect("interest");
+        supercluster
+            .wait_for_interest(server, "$G", subject, count)
+            .expect("interest");
     }
-    bench("supercluster + leaf chain", &supercluster.url("e1"), subject);
+    bench(
+        "supercluster + leaf chain",
+        &supercluster.url("e1"),
+        subject,
+    );
     drop(subs.runtime);
 }

@@ -23,7 +23,10 @@ fn status_kib(field: &str) -> Option<u64> {
 /// Each case runs in a fresh process (this binary re-run with the case as arguments), so
 /// that memory freed by one case cannot hide the next one's growth.
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     if let [shape, n] = args.as_slice() {
         measure(shape, n.parse().expect("a server count"));
         return;
@@ -39,7 +42,11 @@ fn main() {
 
 fn measure(shape: &str, n: usize) {
     {
-        let lines = if shape == "chain" { synthetic::chain(n) } else { synthetic::fan_out(n) };
+        let lines = if shape == "chain" {
+            synthetic::chain(n)
+        } else {
+            synthetic::fan_out(n)
+        };
         let input_bytes: usize = lines.iter().map(String::len).sum();
         // Reset the peak to the current resident set, so the peak below is what the
         // pipeline adds on top of the input.

@@ -59,11 +59,18 @@ fn stitch_and_render(messages: Vec<TraceMessage>) {
         .expect("render");
 }
 
+/// A shape of synthetic topology: its name, its generator, the sizes to run.
+type Shape = (&'static str, fn(usize) -> Vec<String>, &'static [usize]);
+
 fn stitch_render(c: &mut Criterion) {
     let mut group = c.benchmark_group("stitch_render");
     group.sample_size(10);
-    let shapes: [(&str, fn(usize) -> Vec<String>, &[usize]); 2] = [
-        ("fan_out", synthetic::fan_out, &[100, 1_000, 10_000, 100_000]),
+    let shapes: [Shape; 2] = [
+        (
+            "fan_out",
+            synthetic::fan_out,
+            &[100, 1_000, 10_000, 100_000],
+        ),
         ("chain", synthetic::chain, &[100, 1_000, 10_000]),
     ];
     for (shape, generate, sizes) in shapes {
@@ -71,7 +78,11 @@ fn stitch_render(c: &mut Criterion) {
             let messages = parsed(&generate(n));
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::new(shape, n), &messages, |b, messages| {
-                b.iter_batched(|| messages.clone(), stitch_and_render, BatchSize::LargeInput)
+                b.iter_batched(
+                    || messages.clone(),
+                    stitch_and_render,
+                    BatchSize::LargeInput,
+                )
             });
         }
     }

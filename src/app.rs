@@ -24,6 +24,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, Error> {
         (Some(Command::Demo(demo)), _) => {
             runtime.block_on(run_demo(&cli.connection, &demo, &cli.output, out))
         }
+        (Some(Command::Completions(args)), _) => {
+            crate::shell::completions(args.shell, out)?;
+            Ok(Outcome::Complete)
+        }
+        (Some(Command::Man), _) => {
+            crate::shell::man_page(out)?;
+            Ok(Outcome::Complete)
+        }
         (None, None) => Err(Error::Usage(
             "nothing to do: give a subject to trace (see --help)".into(),
         )),
@@ -76,6 +84,7 @@ pub async fn run_trace(
         }
     }
     let complete = collected.is_complete();
+    let publish_denied = collected.publish_denied.clone();
     let report = TraceReport {
         subject: trace.subject.clone(),
         deliver: trace.deliver,
@@ -88,6 +97,10 @@ pub async fn run_trace(
     });
     renderer.render(&report, out)?;
     out.flush()?;
+    if let Some(why) = publish_denied {
+        // The tree shows the refusal; the run still failed.
+        return Err(Error::Permission(why));
+    }
     Ok(if complete {
         Outcome::Complete
     } else {
@@ -138,9 +151,15 @@ pub async fn run_demo(
     for (server, count) in [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)] {
         topology.wait_for_interest(server, "$G", DEMO_SUBJECT, count)?;
     }
-    let mut trace_connection = connection.clone();
-    trace_connection.server = Some(topology.url("e1"));
-    trace_connection.connection_name = Some("nats-trace demo".into());
+    // The demo's servers need no credentials: no context, no auth or TLS options apply.
+    let trace_connection = ConnectionArgs {
+        server: Some(topology.url("e1")),
+        no_context: true,
+        connection_name: Some("nats-trace demo".into()),
+        timeout: connection.timeout,
+        verbose: connection.verbose,
+        ..ConnectionArgs::default()
+    };
     let trace = TraceArgs {
         subject: DEMO_SUBJECT.to_string(),
         payload: "{\"order\":42}".to_string(),

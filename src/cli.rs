@@ -1,10 +1,12 @@
 //! The command line: clap definitions only, no behaviour.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::Compression;
+use crate::secret::Secret;
 
 /// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
 ///
@@ -33,27 +35,153 @@ pub enum Command {
     Trace(TraceArgs),
     /// Start a throwaway local topology (supercluster with a leafnode chain) and trace through it.
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `nats-trace man | man -l -`.
+    Man,
 }
 
-/// How to reach and authenticate with the NATS server (like the `nats` CLI).
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// How to reach and authenticate with the NATS server (like the `nats` CLI). Flags win over
+/// their environment variables, which win over the selected nats CLI context.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConnectionArgs {
-    /// NATS server URLs, comma separated.
+    /// NATS server URLs, comma separated [default: nats://127.0.0.1:4222].
     #[arg(
         short = 's',
         long = "server",
         env = "NATS_URL",
         global = true,
-        value_name = "URL"
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Connection"
     )]
     pub server: Option<String>,
 
+    /// nats CLI context to use (default: the one selected with `nats context select`).
+    #[arg(
+        long,
+        env = "NATS_CONTEXT",
+        global = true,
+        value_name = "NAME",
+        help_heading = "Connection"
+    )]
+    pub context: Option<String>,
+
+    /// Use no nats CLI context, not even the selected one.
+    #[arg(
+        long,
+        global = true,
+        conflicts_with = "context",
+        help_heading = "Connection"
+    )]
+    pub no_context: bool,
+
+    /// User name (with --password).
+    #[arg(
+        long,
+        env = "NATS_USER",
+        global = true,
+        value_name = "USER",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub user: Option<String>,
+
+    /// Password (with --user).
+    #[arg(
+        long,
+        env = "NATS_PASSWORD",
+        global = true,
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub password: Option<Secret>,
+
+    /// Authentication token.
+    #[arg(
+        long,
+        env = "NATS_TOKEN",
+        global = true,
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub token: Option<Secret>,
+
+    /// User credentials file (JWT and nkey seed, as `nsc` writes it).
+    #[arg(
+        long,
+        env = "NATS_CREDS",
+        global = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub creds: Option<PathBuf>,
+
+    /// File holding a user nkey seed.
+    #[arg(
+        long,
+        env = "NATS_NKEY",
+        global = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub nkey: Option<PathBuf>,
+
+    /// TLS client certificate (PEM), for mutual TLS (with --tlskey).
+    #[arg(
+        long,
+        env = "NATS_CERT",
+        global = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub tlscert: Option<PathBuf>,
+
+    /// TLS client private key (PEM), for mutual TLS (with --tlscert).
+    #[arg(
+        long,
+        env = "NATS_KEY",
+        global = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub tlskey: Option<PathBuf>,
+
+    /// Certificate authorities to trust (PEM) instead of the system's.
+    #[arg(
+        long,
+        env = "NATS_CA",
+        global = true,
+        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub tlsca: Option<PathBuf>,
+
+    /// Do the TLS handshake before the server's greeting (servers with `handshake_first`).
+    #[arg(long, alias = "tls-first", global = true, help_heading = "Connection")]
+    pub tlsfirst: bool,
+
     /// Name of this connection, as servers and their traces show it.
-    #[arg(long, global = true, value_name = "NAME", default_value = "nats-trace")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = "nats-trace",
+        help_heading = "Connection"
+    )]
     pub connection_name: Option<String>,
 
     /// Time allowed to connect, and to collect the traces (e.g. 5s, 500ms).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", help_heading = "Connection")]
     pub timeout: Duration,
 
     /// Show what nats-trace is doing on stderr.
@@ -114,6 +242,11 @@ pub struct DemoArgs {
     /// Leave the topology running and print its URLs instead of shutting it down.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// A path; an empty one (from an empty environment variable) counts as not given.
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

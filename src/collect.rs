@@ -68,6 +68,9 @@ pub struct Collected {
     pub attempts: usize,
     /// Time from the first publish to the end of collection.
     pub elapsed: Duration,
+    /// Set when the server refused the publish for lack of permission: the origin's trace
+    /// shows the refusal, and the run must still end as an error.
+    pub publish_denied: Option<String>,
 }
 
 impl Collected {
@@ -159,6 +162,9 @@ pub async fn collect(
                     .map(|(_, v)| v.as_str());
                 match decode_and_parse(encoding, &message.payload) {
                     Ok((json, trace)) => {
+                        if publish_denied.is_none() {
+                            publish_denied = denied_by_trace(&trace, &probe.subject);
+                        }
                         let attempt = &mut attempts[index];
                         log.say(format_args!(
                             "trace from server {:?} hop {:?} after {:?} (attempt {})",
@@ -228,6 +234,18 @@ pub async fn collect(
         warnings,
         attempts: count,
         elapsed,
+        publish_denied,
+    })
+}
+
+/// The origin server reports a refused publish as its ingress error.
+fn denied_by_trace(trace: &TraceMessage, subject: &str) -> Option<String> {
+    let error = &trace.ingress()?.error;
+    (trace.is_origin() && error.contains("Permissions Violation for Publish")).then(|| {
+        format!(
+            "no permission to publish to {subject} ({})",
+            crate::text::sanitize(error)
+        )
     })
 }
 

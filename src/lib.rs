@@ -1,15 +1,18 @@
 //! nats-trace: shows the path a message takes through a NATS network, using NATS Server
 //! 2.11+ message tracing (ADR-41).
 //!
-//! Data flows one way: [`cli`] parses; [`connect`] makes the client; [`collect`] publishes and
+//! Data flows one way: [`cli`] parses; [`connect`] makes the client (merging flags, environment
+//! and a nats CLI [`context`]); [`collect`] publishes and
 //! gathers trace messages; [`decode`] undoes their compression; [`event`] models them;
 //! [`graph`] stitches them into a route tree; [`render`] prints it. [`topology`] launches real
-//! local servers for the demo and the tests; [`app`] ties the steps together per command.
+//! local servers for the demo and the tests; [`shell`] prints completions and the man page;
+//! [`app`] ties the steps together per command.
 
 pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod connect;
+pub mod context;
 pub mod decode;
 pub mod duration;
 pub mod error;
@@ -18,6 +21,8 @@ pub mod expect;
 pub mod graph;
 pub mod junit;
 pub mod render;
+pub mod secret;
+pub mod shell;
 pub mod subject;
 pub mod suite;
 pub mod synthetic;

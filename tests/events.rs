@@ -561,7 +561,23 @@ fn publish_denied_is_an_ingress_error_and_nothing_is_delivered() {
         &["--deliver", "secret.plans", "classified"],
     );
     assert_egress_counts(&traced, &[]);
-    assert_eq!(traced.code, 0);
+    // The tree shows the server's refusal; the run is an error (exit 2) with one line
+    // saying what it is.
+    assert_eq!(traced.code, 2, "{:?}", traced.run);
+    assert_eq!(
+        traced.run.stderr.lines().count(),
+        1,
+        "{}",
+        traced.run.stderr
+    );
+    assert!(
+        traced
+            .run
+            .stderr
+            .starts_with("nats-trace: error: no permission to publish to secret.plans"),
+        "{}",
+        traced.run.stderr
+    );
     subs.runtime.block_on(async {
         let worker =
             async_nats::ConnectOptions::with_user_and_password("worker".into(), "pwd".into())
