@@ -121,7 +121,13 @@ impl Subscribers {
 
     /// Connects a client called `name` to `url` and subscribes it to `subject` (in `queue`).
     /// Returns the index of the subscription.
-    pub fn subscribe(&mut self, url: &str, name: &str, subject: &str, queue: Option<&str>) -> usize {
+    pub fn subscribe(
+        &mut self,
+        url: &str,
+        name: &str,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> usize {
         let (client, subscription) = self.runtime.block_on(async {
             let client = async_nats::ConnectOptions::new()
                 .name(name)
@@ -129,7 +135,11 @@ impl Subscribers {
                 .await
                 .expect("subscriber connects");
             let subscription = match queue {
-                Some(q) => client.queue_subscribe(subject.to_string(), q.to_string()).await,
+                Some(q) => {
+                    client
+                        .queue_subscribe(subject.to_string(), q.to_string())
+                        .await
+                }
                 None => client.subscribe(subject.to_string()).await,
             }
             .expect("subscribes");
@@ -148,7 +158,9 @@ impl Subscribers {
         self.runtime.block_on(async {
             let mut payloads = Vec::new();
             let deadline = tokio::time::Instant::now() + limit;
-            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, subscription.next()).await {
+            while let Ok(Some(message)) =
+                tokio::time::timeout_at(deadline, subscription.next()).await
+            {
                 let text = String::from_utf8_lossy(&message.payload).to_string();
                 if text == sentinel {
                     return payloads;
