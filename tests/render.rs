@@ -345,7 +345,10 @@ fn a_saved_live_trace_renders_identically_offline() {
     assert_eq!(hops[0], "", "one origin");
     for hop in &hops[1..] {
         let parent = hop.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
-        assert!(hops.iter().any(|h| h == parent), "parent of {hop} in {hops:?}");
+        assert!(
+            hops.iter().any(|h| h == parent),
+            "parent of {hop} in {hops:?}"
+        );
     }
 
     // The same with timestamps, and in the other formats.
