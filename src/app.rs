@@ -1,13 +1,18 @@
 //! What each command does, from parsed arguments to an [`Outcome`]: connect, collect,
-//! stitch and render for `trace`; launch a topology and trace through it for `demo`.
+//! stitch and render for `trace`; read saved traces, stitch and render for `render`; launch
+//! a topology and trace through it for `demo`.
 
 use std::io::{IsTerminal, Write};
 
-use crate::cli::{Cli, ColorChoice, Command, ConnectionArgs, DemoArgs, OutputArgs, TraceArgs};
+use crate::capture;
+use crate::cli::{
+    Cli, ColorChoice, Command, ConnectionArgs, DemoArgs, OutputArgs, RenderArgs, TraceArgs,
+};
 use crate::collect::{self, Probe};
 use crate::connect;
 use crate::error::{Error, Outcome};
-use crate::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
+use crate::graph::Stitcher;
+use crate::render::{RenderOptions, TraceReport};
 use crate::subject::validate_publish_subject;
 use crate::topology::Topology;
 use crate::verbose::Verbose;
@@ -21,6 +26,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, Error> {
         (Some(Command::Trace(trace)), _) | (None, Some(trace)) => {
             runtime.block_on(run_trace(&cli.connection, &trace, &cli.output, out))
         }
+        (Some(Command::Render(render)), _) => run_render(&render, &cli.output, out),
         (Some(Command::Demo(demo)), _) => {
             runtime.block_on(run_demo(&cli.connection, &demo, &cli.output, out))
         }
@@ -85,23 +91,60 @@ pub async fn run_trace(
     }
     let complete = collected.is_complete();
     let publish_denied = collected.publish_denied.clone();
+    if let Some(path) = &trace.save {
+        capture::save_to_file(path, &collected.traces)?;
+        log.say(format_args!(
+            "saved {} trace message(s) to {}",
+            collected.traces.len(),
+            path.display()
+        ));
+    }
     let report = TraceReport {
         subject: trace.subject.clone(),
         deliver: trace.deliver,
+        complete,
         graph: collected.stitcher.finish(),
         elapsed: Some(collected.elapsed),
     };
-    let renderer = TreeRenderer::new(RenderOptions {
-        timestamps: trace.timestamp,
-        color: color_enabled(output.color),
-    });
-    renderer.render(&report, out)?;
-    out.flush()?;
+    let outcome = render_report(&report, output, out)?;
     if let Some(why) = publish_denied {
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));
     }
-    Ok(if complete {
+    Ok(outcome)
+}
+
+/// Renders trace messages saved earlier, with the same stitching, output and exit codes as
+/// a live trace.
+pub fn run_render(
+    render: &RenderArgs,
+    output: &OutputArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let messages = capture::read_inputs(&render.files)?;
+    let mut stitcher = Stitcher::new();
+    for message in messages {
+        stitcher.add(message);
+    }
+    let complete = stitcher.is_complete();
+    let mut report = TraceReport::from_graph(stitcher.finish());
+    report.complete = complete;
+    render_report(&report, output, out)
+}
+
+/// Prints `report` in the chosen format; the outcome is complete or incomplete.
+fn render_report(
+    report: &TraceReport,
+    output: &OutputArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let renderer = output.format().renderer(RenderOptions {
+        timestamps: output.timestamp,
+        color: color_enabled(output.color),
+    });
+    renderer.render(report, out)?;
+    out.flush()?;
+    Ok(if report.complete {
         Outcome::Complete
     } else {
         Outcome::Incomplete
@@ -164,10 +207,10 @@ pub async fn run_demo(
         subject: DEMO_SUBJECT.to_string(),
         payload: "{\"order\":42}".to_string(),
         deliver: false,
-        timestamp: false,
         headers: Vec::new(),
         compression: Default::default(),
         raw: false,
+        save: None,
     };
     let outcome = run_trace(&trace_connection, &trace, output, out).await?;
     if demo.keep {

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::Compression;
 use crate::secret::Secret;
+use crate::render::Format;
 
 /// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
 ///
@@ -33,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Trace one message and print the route it took.
     Trace(TraceArgs),
+    /// Render trace messages saved by `--save` (or `--raw` output, or a JSON array) offline.
+    Render(RenderArgs),
     /// Start a throwaway local topology (supercluster with a leafnode chain) and trace through it.
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
@@ -204,10 +207,6 @@ pub struct TraceArgs {
     #[arg(long)]
     pub deliver: bool,
 
-    /// Prefix each line with the time since the message entered the previous server.
-    #[arg(short = 'T', long = "timestamp")]
-    pub timestamp: bool,
-
     /// Add a header to the traced message, as K:V (repeatable).
     #[arg(short = 'H', long = "header", value_name = "K:V", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -219,14 +218,46 @@ pub struct TraceArgs {
     /// Print every decompressed trace message as `>>> {json}` before the tree.
     #[arg(long)]
     pub raw: bool,
+
+    /// Also write every received trace message to FILE as JSON lines (for `nats-trace render`).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
-/// How to print.
+/// What to render offline.
+#[derive(Debug, Args, Clone)]
+pub struct RenderArgs {
+    /// Files of saved trace messages (`--save` JSON lines, a JSON array, or `--raw` output);
+    /// standard input when none is given or for `-`.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// How to print; shared by every command that renders a trace.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, global = true, default_value_t = Format::Tree)]
+    pub format: Format,
+
+    /// Short for `--format json`.
+    #[arg(long, global = true, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Tree format: prefix each line with the time since the message entered the previous server.
+    #[arg(short = 'T', long = "timestamp", global = true)]
+    pub timestamp: bool,
+
     /// When to use colors: auto honours NO_COLOR and is off when stdout is not a terminal.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+impl OutputArgs {
+    /// The chosen format, `--json` included.
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -291,7 +322,7 @@ mod tests {
         let trace = cli.trace.expect("trace args");
         assert_eq!(trace.subject, "orders.new");
         assert_eq!(trace.payload, "hi");
-        assert!(trace.timestamp);
+        assert!(cli.output.timestamp);
         assert_eq!(cli.connection.server.as_deref(), Some("nats://h:4222"));
         assert!(cli.command.is_none());
     }
@@ -320,6 +351,39 @@ mod tests {
             }
             other => panic!("expected trace, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn render_options_are_shared_by_trace_and_render() {
+        let cli = Cli::try_parse_from(["nats-trace", "x", "--json", "--save", "f.jsonl"])
+            .expect("parses");
+        assert_eq!(cli.output.format(), Format::Json);
+        assert_eq!(
+            cli.trace.and_then(|t| t.save),
+            Some(PathBuf::from("f.jsonl"))
+        );
+        let cli = Cli::try_parse_from([
+            "nats-trace",
+            "render",
+            "a.jsonl",
+            "b.jsonl",
+            "--format",
+            "dot",
+            "-T",
+        ])
+        .expect("parses");
+        assert_eq!(cli.output.format(), Format::Dot);
+        assert!(cli.output.timestamp);
+        match cli.command {
+            Some(Command::Render(r)) => assert_eq!(r.files.len(), 2),
+            other => panic!("expected render, got {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["nats-trace", "render"]).expect("parses");
+        assert_eq!(cli.output.format(), Format::Tree);
+        assert!(
+            Cli::try_parse_from(["nats-trace", "render", "--json", "--format", "dot"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["nats-trace", "render", "--format", "svg"]).is_err());
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! Data flows one way: [`cli`] parses; [`connect`] makes the client (merging flags, environment
 //! and a nats CLI [`context`]); [`collect`] publishes and
 //! gathers trace messages; [`decode`] undoes their compression; [`event`] models them;
-//! [`graph`] stitches them into a route tree; [`render`] prints it. [`topology`] launches real
-//! local servers for the demo and the tests; [`shell`] prints completions and the man page;
-//! [`app`] ties the steps together per command.
+//! [`graph`] stitches them into a route tree; [`render`] prints it. [`capture`] saves the
+//! received trace messages (`--save`) and reads them back for `render`. [`topology`] launches
+//! real local servers for the demo and the tests; [`shell`] prints completions and the man
+//! page; [`app`] ties the steps together per command.
 
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod collect;
 pub mod connect;

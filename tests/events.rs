@@ -859,6 +859,7 @@ fn a_no_echo_subscriber_on_the_publishing_connection_is_an_egress_error() {
         let report = TraceReport {
             subject: probe.subject.clone(),
             deliver: false,
+            complete,
             graph: collected.stitcher.finish(),
             elapsed: None,
         };

@@ -1,5 +1,7 @@
-//! Rendering of a stitched trace: one [`Renderer`] trait, one implementation per format,
-//! each given only the [`TraceReport`] (the stitched graph and what was traced).
+//! Rendering of a stitched trace: one [`Renderer`] trait, one implementation per format
+//! (`tree`, `json`, `dot`, `mermaid`, one file each), each given only the [`TraceReport`]
+//! (the stitched graph and what was traced). `diagram` is the route graph both picture
+//! formats draw.
 
 use std::io;
 use std::time::Duration;
@@ -7,9 +9,42 @@ use std::time::Duration;
 use crate::event::ConnKind;
 use crate::graph::TraceGraph;
 
+mod diagram;
+mod dot;
+mod json;
+mod mermaid;
 mod tree;
 
+pub use dot::DotRenderer;
+pub use json::{JsonRenderer, SCHEMA_VERSION};
+pub use mermaid::MermaidRenderer;
 pub use tree::TreeRenderer;
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// The route tree of the Go NATS CLI's `nats trace`, with legend and egress counts.
+    #[default]
+    Tree,
+    /// One versioned JSON document (see the README and `schema/trace-v1.schema.json`).
+    Json,
+    /// A Graphviz DOT digraph (`dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart (for Markdown).
+    Mermaid,
+}
+
+impl Format {
+    /// The renderer of this format.
+    pub fn renderer(self, options: RenderOptions) -> Box<dyn Renderer> {
+        match self {
+            Format::Tree => Box::new(TreeRenderer::new(options)),
+            Format::Json => Box::new(JsonRenderer),
+            Format::Dot => Box::new(DotRenderer),
+            Format::Mermaid => Box::new(MermaidRenderer),
+        }
+    }
+}
 
 /// Everything a renderer may show: the stitched graph and what was traced.
 #[derive(Debug, Clone)]
@@ -21,10 +56,13 @@ pub struct TraceReport {
     pub graph: TraceGraph,
     /// Time from publishing to the end of collection, for live traces.
     pub elapsed: Option<Duration>,
+    /// Every expected server trace arrived (the collector's verdict, which decides exit 3).
+    pub complete: bool,
 }
 
 impl TraceReport {
-    /// A report for traces rendered offline: the subject is the origin's ingress subject.
+    /// A report for traces rendered offline: the subject is the origin's ingress subject;
+    /// `complete` is the graph's own view (no server missing).
     pub fn from_graph(graph: TraceGraph) -> TraceReport {
         let root = graph.node(graph.root);
         let subject = root
@@ -38,11 +76,13 @@ impl TraceReport {
             .as_ref()
             .and_then(|t| t.request.header_value(crate::event::TRACE_ONLY_HEADER))
             .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
+        let complete = graph.is_complete();
         TraceReport {
             subject,
             deliver,
             graph,
             elapsed: None,
+            complete,
         }
     }
 }

@@ -1,0 +1,452 @@
+//! The versioned JSON document (`--json`): what was traced, whether it is complete, egress
+//! counts, every error, timing, and the stitched tree with every event of every server.
+//! The shape is fixed by `schema/trace-v1.schema.json`; [`SCHEMA_VERSION`] changes only when
+//! a field is removed or changes meaning (new fields may appear in the same version).
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use petgraph::graph::NodeIndex;
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::Value;
+
+use super::{Renderer, TraceReport};
+use crate::event::{ConnKind, Event, Timestamp};
+use crate::graph::{Problem, ReportedError, ServerNode, Step, TraceGraph};
+
+/// The value of the document's `schema` field.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Renders the report as one pretty-printed JSON document.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonRenderer;
+
+impl Renderer for JsonRenderer {
+    fn render(&self, report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+        let document = Document::new(report);
+        serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: u32,
+    subject: &'a str,
+    deliver: bool,
+    complete: bool,
+    timing: Timing<'a>,
+    egress_counts: Counts,
+    errors: Vec<ReportedError>,
+    missing: Vec<Missing<'a>>,
+    root: Node<'a>,
+    detached: Vec<Node<'a>>,
+    problems: Vec<ProblemJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct Timing<'a> {
+    /// Nanoseconds from publishing to the end of collection; null offline.
+    collection_ns: Option<u64>,
+    /// The origin server's ingress timestamp, which every `offset_ns` is relative to.
+    origin_ts: Option<&'a str>,
+    /// The largest offset of any reported egress or JetStream event.
+    latency_ns: Option<i64>,
+}
+
+/// Kind name to count, in the tree's order (largest first, then by name).
+struct Counts(Vec<(&'static str, usize)>);
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, count) in &self.0 {
+            map.serialize_entry(name, count)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Missing<'a> {
+    server: &'a str,
+    hop: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    kind: &'static str,
+    server: &'a str,
+    hop: Option<&'a str>,
+    message: String,
+}
+
+impl<'a> ProblemJson<'a> {
+    fn new(problem: &'a Problem) -> ProblemJson<'a> {
+        let (kind, server, hop) = match problem {
+            Problem::DuplicateOrigin { server } => ("duplicate_origin", server, None),
+            Problem::DuplicateHop { hop, server } => ("duplicate_hop", server, Some(hop)),
+            Problem::NoHop { server } => ("no_hop", server, None),
+            Problem::NoIngress { server, hop } => ("no_ingress", server, Some(hop)),
+            Problem::StrayEgressHop { server, hop } => ("stray_egress_hop", server, Some(hop)),
+        };
+        ProblemJson {
+            kind,
+            server,
+            hop: hop.map(String::as_str),
+            message: problem.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Kind {
+    number: i64,
+    name: &'static str,
+}
+
+impl From<ConnKind> for Kind {
+    fn from(kind: ConnKind) -> Kind {
+        Kind {
+            number: kind.number(),
+            name: kind.name(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Server<'a> {
+    name: &'a str,
+    id: Option<&'a str>,
+    host: Option<&'a str>,
+    cluster: Option<&'a str>,
+    domain: Option<&'a str>,
+    version: Option<&'a str>,
+    tags: &'a [String],
+    jetstream: Option<bool>,
+    time: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    headers: &'a std::collections::BTreeMap<String, Vec<String>>,
+    msgsize: u64,
+}
+
+#[derive(Serialize)]
+struct Node<'a> {
+    server: Server<'a>,
+    hop: &'a str,
+    missing: bool,
+    detached: bool,
+    /// How many servers this server says it forwarded the message to.
+    hops: Option<u64>,
+    request: Option<Request<'a>>,
+    ingress: Option<Ingress<'a>>,
+    subject_mappings: Vec<Mapping<'a>>,
+    service_imports: Vec<ServiceImport<'a>>,
+    stream_exports: Vec<StreamExport<'a>>,
+    jetstream: Vec<JetStream<'a>>,
+    unknown_events: Vec<Unknown<'a>>,
+    egresses: Vec<EgressJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct Ingress<'a> {
+    kind: Kind,
+    name: Option<&'a str>,
+    cid: u64,
+    account: &'a str,
+    subject: &'a str,
+    error: Option<&'a str>,
+    ts: &'a str,
+    offset_ns: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Mapping<'a> {
+    to: &'a str,
+    ts: &'a str,
+    offset_ns: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ServiceImport<'a> {
+    account: &'a str,
+    from: &'a str,
+    to: &'a str,
+    ts: &'a str,
+    offset_ns: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct StreamExport<'a> {
+    account: &'a str,
+    to: &'a str,
+    ts: &'a str,
+    offset_ns: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct JetStream<'a> {
+    stream: &'a str,
+    subject: Option<&'a str>,
+    action: &'static str,
+    no_interest: bool,
+    error: Option<&'a str>,
+    ts: &'a str,
+    offset_ns: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Unknown<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    offset_ns: Option<i64>,
+    event: Value,
+}
+
+#[derive(Serialize)]
+struct EgressJson<'a> {
+    kind: Kind,
+    name: Option<&'a str>,
+    cid: Option<u64>,
+    hop: Option<&'a str>,
+    account: Option<&'a str>,
+    subscription: Option<&'a str>,
+    queue: Option<&'a str>,
+    error: Option<&'a str>,
+    ts: Option<&'a str>,
+    offset_ns: Option<i64>,
+    synthetic: bool,
+    link: Option<Box<Node<'a>>>,
+}
+
+fn some(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// JetStream's outcome in the words of the tree.
+pub(crate) fn jetstream_action(js: &crate::event::JetStream) -> &'static str {
+    if !js.error.is_empty() {
+        "rejected"
+    } else if js.no_interest {
+        "no interest"
+    } else {
+        "stored"
+    }
+}
+
+impl<'a> Document<'a> {
+    fn new(report: &'a TraceReport) -> Document<'a> {
+        let graph = &report.graph;
+        let origin = graph.origin_time();
+        let builder = NodeBuilder {
+            graph,
+            origin: origin.clone(),
+        };
+        let latency_ns = graph
+            .graph
+            .node_weights()
+            .flat_map(|n| {
+                n.events()
+                    .iter()
+                    .filter(|e| matches!(e, Event::Egress(_) | Event::JetStream(_)))
+            })
+            .filter_map(|e| builder.offset(e.timestamp().as_ref()))
+            .max();
+        Document {
+            schema: SCHEMA_VERSION,
+            subject: &report.subject,
+            deliver: report.deliver,
+            complete: report.complete,
+            timing: Timing {
+                collection_ns: report
+                    .elapsed
+                    .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+                origin_ts: graph
+                    .node(graph.root)
+                    .trace
+                    .as_ref()
+                    .and_then(|t| t.ingress().map(|i| i.ts.raw.as_str())),
+                latency_ns,
+            },
+            egress_counts: Counts(graph.egress_counts()),
+            errors: graph.errors(),
+            missing: graph
+                .missing()
+                .map(|n| Missing {
+                    server: n.server_name(),
+                    hop: &n.hop,
+                })
+                .collect(),
+            root: builder.tree(graph.root),
+            detached: graph.detached.iter().map(|&ix| builder.tree(ix)).collect(),
+            problems: graph.problems.iter().map(ProblemJson::new).collect(),
+        }
+    }
+}
+
+struct NodeBuilder<'a> {
+    graph: &'a TraceGraph,
+    origin: Option<Timestamp>,
+}
+
+impl<'a> NodeBuilder<'a> {
+    fn offset(&self, ts: Option<&Timestamp>) -> Option<i64> {
+        let nanos = ts?.since(self.origin.as_ref()?)?;
+        i64::try_from(nanos).ok()
+    }
+
+    /// The tree under `start`, built children first so that deep chains need no recursion.
+    fn tree(&self, start: NodeIndex) -> Node<'a> {
+        let servers: Vec<NodeIndex> = self
+            .graph
+            .walk(start)
+            .into_iter()
+            .filter_map(|step| match step {
+                Step::Server { node, .. } => Some(node),
+                Step::Egress { .. } => None,
+            })
+            .collect();
+        let mut built: HashMap<NodeIndex, Node<'a>> = HashMap::with_capacity(servers.len());
+        for &ix in servers.iter().rev() {
+            let node = self.node(ix, &mut built);
+            built.insert(ix, node);
+        }
+        match built.remove(&start) {
+            Some(node) => node,
+            None => self.node(start, &mut built),
+        }
+    }
+
+    fn node(&self, ix: NodeIndex, built: &mut HashMap<NodeIndex, Node<'a>>) -> Node<'a> {
+        let graph: &'a TraceGraph = self.graph;
+        let node: &'a ServerNode = graph.node(ix);
+        let trace = node.trace.as_ref();
+        let server = match trace {
+            Some(t) => Server {
+                name: node.server_name(),
+                id: some(&t.server.id),
+                host: some(&t.server.host),
+                cluster: some(&t.server.cluster),
+                domain: some(&t.server.domain),
+                version: some(&t.server.version),
+                tags: &t.server.tags,
+                jetstream: Some(t.server.jetstream),
+                time: t.server.time.as_ref().map(|ts| ts.raw.as_str()),
+            },
+            None => Server {
+                name: node.server_name(),
+                id: None,
+                host: None,
+                cluster: None,
+                domain: None,
+                version: None,
+                tags: &[],
+                jetstream: None,
+                time: None,
+            },
+        };
+        let mut out = Node {
+            server,
+            hop: &node.hop,
+            missing: node.is_missing(),
+            detached: node.detached,
+            hops: trace.map(|t| t.hops),
+            request: trace.map(|t| Request {
+                headers: &t.request.header,
+                msgsize: t.request.msg_size,
+            }),
+            ingress: None,
+            subject_mappings: Vec::new(),
+            service_imports: Vec::new(),
+            stream_exports: Vec::new(),
+            jetstream: Vec::new(),
+            unknown_events: Vec::new(),
+            egresses: Vec::new(),
+        };
+        for event in node.events() {
+            let offset_ns = self.offset(event.timestamp().as_ref());
+            match event {
+                Event::Ingress(i) if out.ingress.is_none() => {
+                    out.ingress = Some(Ingress {
+                        kind: i.kind.into(),
+                        name: some(&i.name),
+                        cid: i.cid,
+                        account: &i.account,
+                        subject: &i.subject,
+                        error: some(&i.error),
+                        ts: &i.ts.raw,
+                        offset_ns,
+                    })
+                }
+                Event::SubjectMapping(m) => out.subject_mappings.push(Mapping {
+                    to: &m.mapped_to,
+                    ts: &m.ts.raw,
+                    offset_ns,
+                }),
+                Event::ServiceImport(s) => out.service_imports.push(ServiceImport {
+                    account: &s.account,
+                    from: &s.from,
+                    to: &s.to,
+                    ts: &s.ts.raw,
+                    offset_ns,
+                }),
+                Event::StreamExport(s) => out.stream_exports.push(StreamExport {
+                    account: &s.account,
+                    to: &s.to,
+                    ts: &s.ts.raw,
+                    offset_ns,
+                }),
+                Event::JetStream(js) => out.jetstream.push(JetStream {
+                    stream: &js.stream,
+                    subject: some(&js.subject),
+                    action: jetstream_action(js),
+                    no_interest: js.no_interest,
+                    error: some(&js.error),
+                    ts: &js.ts.raw,
+                    offset_ns,
+                }),
+                Event::Unknown { kind, raw } => out.unknown_events.push(Unknown {
+                    kind,
+                    offset_ns,
+                    event: raw.clone(),
+                }),
+                // Egresses come from the node (with the synthetic ones); a second ingress
+                // is kept as an unknown event so nothing is lost.
+                Event::Egress(_) => {}
+                Event::Ingress(_) => out.unknown_events.push(Unknown {
+                    kind: event.type_name(),
+                    offset_ns,
+                    event: serde_json::to_value(event).unwrap_or(Value::Null),
+                }),
+            }
+        }
+        let children = graph.children_by_egress(ix);
+        for (entry, child) in node.egresses.iter().zip(children) {
+            let egress = &entry.egress;
+            let synthetic = entry.synthetic;
+            out.egresses.push(EgressJson {
+                kind: egress.kind.into(),
+                name: some(&egress.name),
+                cid: (!synthetic).then_some(egress.cid),
+                hop: some(&egress.hop),
+                account: some(&egress.account),
+                subscription: some(&egress.subscription),
+                queue: some(&egress.queue),
+                error: some(&egress.error),
+                ts: (!synthetic).then_some(egress.ts.raw.as_str()),
+                offset_ns: if synthetic {
+                    None
+                } else {
+                    self.offset(Some(&egress.ts))
+                },
+                synthetic,
+                link: child.and_then(|c| built.remove(&c)).map(Box::new),
+            });
+        }
+        out
+    }
+}
