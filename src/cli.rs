@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::Compression;
-use crate::secret::Secret;
 use crate::render::Format;
+use crate::secret::Secret;
 
 /// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
 ///
