@@ -11,6 +11,7 @@ use crate::cli::{
 use crate::collect::{self, Probe};
 use crate::connect;
 use crate::error::{Error, Outcome};
+use crate::expect::{self, Expectation};
 use crate::graph::Stitcher;
 use crate::render::{RenderOptions, TraceReport};
 use crate::subject::validate_publish_subject;
@@ -27,6 +28,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, Error> {
             runtime.block_on(run_trace(&cli.connection, &trace, &cli.output, out))
         }
         (Some(Command::Render(render)), _) => run_render(&render, &cli.output, out),
+        (Some(Command::Check(check)), _) => runtime.block_on(crate::check::run_check(
+            &cli.connection,
+            &check,
+            &cli.output,
+            out,
+        )),
         (Some(Command::Demo(demo)), _) => {
             runtime.block_on(run_demo(&cli.connection, &demo, &cli.output, out))
         }
@@ -57,21 +64,54 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
-/// Traces one message and renders its route.
-pub async fn run_trace(
+/// A live trace, collected and stitched: what `trace` prints and `check` judges.
+pub struct LiveTrace {
+    pub report: TraceReport,
+    /// The trace messages of the chosen attempt, decompressed.
+    pub traces: Vec<collect::ReceivedTrace>,
+    /// Messages that could not be used, one line each.
+    pub warnings: Vec<String>,
+    /// Set when the server refused to let the message be published.
+    pub publish_denied: Option<String>,
+}
+
+/// Connects, publishes `probe` and collects and stitches its traces.
+pub async fn trace_live(
     connection: &ConnectionArgs,
-    trace: &TraceArgs,
-    output: &OutputArgs,
-    out: &mut dyn Write,
-) -> Result<Outcome, Error> {
-    validate_publish_subject(&trace.subject)?;
-    let log = Verbose::new(connection.verbose);
+    probe: &Probe,
+    log: &Verbose,
+) -> Result<LiveTrace, Error> {
+    validate_publish_subject(&probe.subject)?;
     let mut conn = connect::connect(connection).await?;
     let info = conn.client.server_info();
     log.say(format_args!(
         "connected to {} (server {} version {})",
         conn.display_url, info.server_name, info.version
     ));
+    let collected = collect::collect(&mut conn, probe, log).await?;
+    let complete = collected.is_complete();
+    Ok(LiveTrace {
+        report: TraceReport {
+            subject: probe.subject.clone(),
+            deliver: probe.deliver,
+            complete,
+            graph: collected.stitcher.finish(),
+            elapsed: Some(collected.elapsed),
+        },
+        traces: collected.traces,
+        warnings: collected.warnings,
+        publish_denied: collected.publish_denied,
+    })
+}
+
+/// Traces one message, renders its route and checks the expectations.
+pub async fn run_trace(
+    connection: &ConnectionArgs,
+    trace: &TraceArgs,
+    output: &OutputArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let log = Verbose::new(connection.verbose);
     let probe = Probe {
         subject: trace.subject.clone(),
         payload: trace.payload.clone(),
@@ -80,38 +120,43 @@ pub async fn run_trace(
         compression: trace.compression,
         timeout: connection.timeout,
     };
-    let collected = collect::collect(&mut conn, &probe, &log).await?;
-    for warning in &collected.warnings {
+    let live = trace_live(connection, &probe, &log).await?;
+    for warning in &live.warnings {
         eprintln!("nats-trace: warning: {}", crate::text::sanitize(warning));
     }
     if trace.raw {
-        for received in &collected.traces {
+        for received in &live.traces {
             writeln!(out, ">>> {}", crate::text::sanitize(&received.json))?;
         }
     }
-    let complete = collected.is_complete();
-    let publish_denied = collected.publish_denied.clone();
     if let Some(path) = &trace.save {
-        capture::save_to_file(path, &collected.traces)?;
+        capture::save_to_file(path, &live.traces)?;
         log.say(format_args!(
             "saved {} trace message(s) to {}",
-            collected.traces.len(),
+            live.traces.len(),
             path.display()
         ));
     }
-    let report = TraceReport {
-        subject: trace.subject.clone(),
-        deliver: trace.deliver,
-        complete,
-        graph: collected.stitcher.finish(),
-        elapsed: Some(collected.elapsed),
-    };
-    let outcome = render_report(&report, output, out)?;
-    if let Some(why) = publish_denied {
+    let outcome = render_report(&live.report, output, out)?;
+    if let Some(why) = live.publish_denied {
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));
     }
-    Ok(outcome)
+    Ok(outcome.worst(report_expectations(&trace.expect, &live.report)))
+}
+
+/// Prints each failed expectation on stderr; the outcome is a failed expectation when any
+/// failed.
+fn report_expectations(expectations: &[Expectation], report: &TraceReport) -> Outcome {
+    let failures = expect::evaluate_all(expectations, &report.graph);
+    for failure in &failures {
+        eprintln!("nats-trace: expectation failed: {failure}");
+    }
+    if failures.is_empty() {
+        Outcome::Complete
+    } else {
+        Outcome::ExpectationFailed
+    }
 }
 
 /// Renders trace messages saved earlier, with the same stitching, output and exit codes as
@@ -129,7 +174,8 @@ pub fn run_render(
     let complete = stitcher.is_complete();
     let mut report = TraceReport::from_graph(stitcher.finish());
     report.complete = complete;
-    render_report(&report, output, out)
+    let outcome = render_report(&report, output, out)?;
+    Ok(outcome.worst(report_expectations(&render.expect, &report)))
 }
 
 /// Prints `report` in the chosen format; the outcome is complete or incomplete.
@@ -151,6 +197,16 @@ fn render_report(
     })
 }
 
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_stop_signal() -> Result<(), Error> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
 /// The subject the demo traces.
 pub const DEMO_SUBJECT: &str = "orders.new";
 
@@ -163,7 +219,7 @@ pub async fn run_demo(
 ) -> Result<Outcome, Error> {
     let log = Verbose::new(connection.verbose);
     log.say(format_args!("starting the demo topology"));
-    let mut topology = Topology::supercluster()?;
+    let topology = Topology::supercluster()?;
     // Subscribers: on the origin, across a route, across the gateway, at the end of the
     // leafnode chain; queue members on w1 of which one is picked.
     let mut subscribers = Vec::new();
@@ -211,16 +267,15 @@ pub async fn run_demo(
         compression: Default::default(),
         raw: false,
         save: None,
+        expect: Vec::new(),
     };
     let outcome = run_trace(&trace_connection, &trace, output, out).await?;
     if demo.keep {
-        let dir = topology.keep();
         writeln!(
             out,
-            "\nThe demo topology keeps running (files in {}):",
-            dir.display()
+            "\nThe demo topology is running (files in {}):",
+            topology.dir().display()
         )?;
-        let mut pids = Vec::new();
         for server in topology.servers() {
             writeln!(
                 out,
@@ -229,14 +284,28 @@ pub async fn run_demo(
                 server.url(),
                 server.monitor_url()
             )?;
-            pids.push(server.pid.to_string());
         }
         writeln!(
             out,
-            "Try: nats-trace -s {} {DEMO_SUBJECT}",
+            "\nFor scripts and suites (`${{NATS_DEMO_E1}}` in examples/demo-routes.toml):"
+        )?;
+        for server in topology.servers() {
+            writeln!(
+                out,
+                "export NATS_DEMO_{}={}",
+                server.name.to_ascii_uppercase(),
+                server.url()
+            )?;
+        }
+        writeln!(
+            out,
+            "\nTry: nats-trace -s {} {DEMO_SUBJECT}",
             topology.url("e1")
         )?;
-        writeln!(out, "Stop it with: kill {}", pids.join(" "))?;
+        writeln!(out, "Press Ctrl-C (or send SIGTERM) to stop it.")?;
+        out.flush()?;
+        wait_for_stop_signal().await?;
+        log.say(format_args!("stopping the demo topology"));
     }
     drop(subscribers);
     Ok(outcome)

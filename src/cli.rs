@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::Compression;
+use crate::expect::Expectation;
 use crate::render::Format;
 use crate::secret::Secret;
 
@@ -34,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Trace one message and print the route it took.
     Trace(TraceArgs),
+    /// Run a suite of routing checks (TOML or JSON) and report each case; for CI.
+    Check(CheckArgs),
     /// Render trace messages saved by `--save` (or `--raw` output, or a JSON array) offline.
     Render(RenderArgs),
     /// Start a throwaway local topology (supercluster with a leafnode chain) and trace through it.
@@ -222,6 +225,11 @@ pub struct TraceArgs {
     /// Also write every received trace message to FILE as JSON lines (for `nats-trace render`).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+
+    /// A routing expectation that must hold, e.g. `egress.gateway>=1`, `latency<5ms`,
+    /// `no-errors` (repeatable); exit 1 when one fails.
+    #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
+    pub expect: Vec<Expectation>,
 }
 
 /// What to render offline.
@@ -231,6 +239,26 @@ pub struct RenderArgs {
     /// standard input when none is given or for `-`.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// A routing expectation that must hold (repeatable, as for `trace`).
+    #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
+    pub expect: Vec<Expectation>,
+}
+
+/// A suite of routing checks to run.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// The suite file (`.toml` or `.json`).
+    #[arg(value_name = "SUITE")]
+    pub suite: PathBuf,
+
+    /// How many cases to run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// How to print; shared by every command that renders a trace.
@@ -270,7 +298,8 @@ pub enum ColorChoice {
 
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
-    /// Leave the topology running and print its URLs instead of shutting it down.
+    /// Keep the topology and its subscribers running after the trace, print the URLs, and
+    /// stop everything on Ctrl-C or SIGTERM.
     #[arg(long)]
     pub keep: bool,
 }
@@ -278,6 +307,10 @@ pub struct DemoArgs {
 /// A path; an empty one (from an empty environment variable) counts as not given.
 fn path_or_empty(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
+}
+
+fn parse_expectation(text: &str) -> Result<Expectation, String> {
+    Expectation::parse(text)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -71,6 +71,9 @@ pub enum Error {
     Input(String),
     #[error("{0}")]
     Topology(String),
+    /// Some cases of a check suite could not run (each was reported already).
+    #[error("{0}")]
+    CheckFailed(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

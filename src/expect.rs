@@ -372,6 +372,16 @@ impl Facts {
                 }
             }
         }
+        // Sorted, so that messages do not depend on the order traces arrived in.
+        for list in [
+            &mut facts.servers,
+            &mut facts.clusters,
+            &mut facts.accounts,
+            &mut facts.streams,
+            &mut facts.subscriptions,
+        ] {
+            list.sort();
+        }
         facts
     }
 }

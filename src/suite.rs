@@ -126,9 +126,17 @@ impl Suite {
                     .map(|e| Expectation::parse(e))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| format!("{at}: {e}"))?;
+                let server = c.server.or_else(|| raw.defaults.server.clone());
+                let context = c.context.or_else(|| raw.defaults.context.clone());
                 Ok(Case {
-                    server: c.server.or_else(|| raw.defaults.server.clone()),
-                    context: c.context.or_else(|| raw.defaults.context.clone()),
+                    server: server
+                        .map(|s| expand_env(&s))
+                        .transpose()
+                        .map_err(|e| format!("{at}: {e}"))?,
+                    context: context
+                        .map(|s| expand_env(&s))
+                        .transpose()
+                        .map_err(|e| format!("{at}: {e}"))?,
                     name: c.name,
                     subject: c.subject,
                     payload: c.payload,
@@ -141,6 +149,31 @@ impl Suite {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Suite { cases })
     }
+}
+
+/// Replaces each `${NAME}` with the environment variable `NAME`; an unset one is an error.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => out.push_str(&value),
+            _ => {
+                return Err(format!(
+                    "environment variable {name} (used in {text:?}) is not set"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The syntax of a suite file.
@@ -194,6 +227,19 @@ deliver = true
         assert_eq!(second.server.as_deref(), Some("nats://127.0.0.1:5222"));
         assert_eq!(second.timeout, Some(Duration::from_millis(500)));
         assert!(second.deliver);
+    }
+
+    #[test]
+    fn server_urls_take_environment_variables() {
+        assert_eq!(
+            expand_env("nats://plain:4222"),
+            Ok("nats://plain:4222".to_string())
+        );
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(expand_env("a${PATH}b"), Ok(format!("a{path}b")));
+        let err = expand_env("${NATS_TRACE_SURELY_UNSET}").expect_err("unset");
+        assert!(err.contains("NATS_TRACE_SURELY_UNSET"), "{err}");
+        assert!(expand_env("${PATH").is_err());
     }
 
     #[test]

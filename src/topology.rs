@@ -526,18 +526,6 @@ impl Topology {
         }
     }
 
-    /// Leaves the servers and their directory in place after this value is dropped;
-    /// returns the directory.
-    pub fn keep(&mut self) -> PathBuf {
-        for server in &mut self.servers {
-            server.child = None;
-        }
-        match self.dir.take() {
-            Some(dir) => dir.keep(),
-            None => PathBuf::new(),
-        }
-    }
-
     /// Fetches a monitoring endpoint of the server called `name` as JSON.
     pub fn monitor(&self, name: &str, path: &str) -> Result<Value, String> {
         let server = self
