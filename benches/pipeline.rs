@@ -48,7 +48,9 @@ fn parsed(lines: &[String]) -> Vec<TraceMessage> {
         .collect()
 }
 
-fn stitch_and_render(messages: Vec<TraceMessage>) {
+/// Stitches and renders; the report is returned so that criterion drops it outside the
+/// measurement (the command line exits right after rendering).
+fn stitch_and_render(messages: Vec<TraceMessage>) -> TraceReport {
     let mut stitcher = Stitcher::new();
     for message in messages {
         stitcher.add(message);
@@ -57,6 +59,7 @@ fn stitch_and_render(messages: Vec<TraceMessage>) {
     TreeRenderer::new(RenderOptions::default())
         .render(&report, &mut io::sink())
         .expect("render");
+    report
 }
 
 /// A shape of synthetic topology: its name, its generator, the sizes to run.

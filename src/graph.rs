@@ -8,8 +8,9 @@
 //! dropped; traces that cannot be placed (a second origin, a repeated hop, no hop at all) are
 //! kept as detached nodes with a [`Problem`] saying why.
 
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use petgraph::Direction;
@@ -259,25 +260,54 @@ impl TraceGraph {
     /// Egress counts by kind name, JetStream counted per stream event; ordered by count
     /// (largest first), then by name.
     pub fn egress_counts(&self) -> Vec<(&'static str, usize)> {
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        // Counted by kind number: the known kinds 0..=6, anything else in one "unknown" slot.
+        let mut counts = [0usize; 8];
+        let slot = |kind: ConnKind| match kind.number() {
+            n @ 0..=6 => n as usize,
+            _ => 7,
+        };
         for node in self.graph.node_weights() {
             for entry in &node.egresses {
-                *counts.entry(entry.egress.kind.name()).or_default() += 1;
+                counts[slot(entry.egress.kind)] += 1;
             }
             for event in node.events() {
                 if let Event::JetStream(_) = event {
-                    *counts.entry(ConnKind::JetStream.name()).or_default() += 1;
+                    counts[slot(ConnKind::JetStream)] += 1;
                 }
             }
         }
-        let mut rows: Vec<_> = counts.into_iter().collect();
+        let mut rows: Vec<(&'static str, usize)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (ConnKind::from_number(i as i64).name(), *n))
+            .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         rows
     }
 
-    /// Every error reported anywhere: ingress, egress and JetStream, with the server.
+    /// How many errors the servers reported (ingress, egress and JetStream), without
+    /// walking the tree.
+    pub fn error_count(&self) -> usize {
+        self.graph
+            .node_weights()
+            .flat_map(|n| n.events())
+            .filter(|event| match event {
+                Event::Ingress(i) => !i.error.is_empty(),
+                Event::Egress(e) => !e.error.is_empty(),
+                Event::JetStream(j) => !j.error.is_empty(),
+                _ => false,
+            })
+            .count()
+    }
+
+    /// Every error reported anywhere: ingress, egress and JetStream, with the server, in tree
+    /// order, then detached traces.
     pub fn errors(&self) -> Vec<ReportedError> {
         let mut out = Vec::new();
+        if self.error_count() == 0 {
+            return out;
+        }
         let order = self.walk(self.root).into_iter().filter_map(|s| match s {
             Step::Server { node, .. } => Some(node),
             Step::Egress { .. } => None,
@@ -314,6 +344,14 @@ pub struct ReportedError {
     pub message: String,
 }
 
+/// Where a hop was announced: by which trace's which egress.
+#[derive(Debug, Clone, Copy)]
+struct Announcement {
+    trace: usize,
+    egress: usize,
+    expects_trace: bool,
+}
+
 /// Collects trace messages in any order and knows, after each, whether the tree is complete.
 #[derive(Debug, Default)]
 pub struct Stitcher {
@@ -323,8 +361,9 @@ pub struct Stitcher {
     /// Indices of traces that cannot be placed.
     detached: Vec<usize>,
     problems: Vec<Problem>,
-    /// Hops announced by egresses of placed traces.
-    announced: HashSet<String>,
+    /// Hops announced by egresses of placed traces: the trace and the position of the egress
+    /// among its egresses, and whether that egress expects a trace back.
+    announced: HashMap<String, Announcement>,
     /// Announced hops whose trace has not arrived.
     awaited: usize,
     /// Placed remote traces whose parent has not announced them (yet).
@@ -362,43 +401,46 @@ impl Stitcher {
     /// Takes one trace message.
     pub fn add(&mut self, trace: TraceMessage) {
         let index = self.traces.len();
-        let hop = trace.hop().to_string();
-        let name = trace.server.name.clone();
+        let hop = trace.hop();
+        let name = || trace.server.name.clone();
         if trace.ingress().is_none() {
             self.problems.push(Problem::NoIngress {
-                server: name.clone(),
-                hop: hop.clone(),
+                server: name(),
+                hop: hop.to_string(),
             });
         }
         let placed = if hop.is_empty() {
             if trace.ingress().is_none_or(|i| i.kind != ConnKind::Client) {
-                self.problems.push(Problem::NoHop { server: name });
+                self.problems.push(Problem::NoHop { server: name() });
                 false
             } else if self.origin.is_some() {
                 self.problems
-                    .push(Problem::DuplicateOrigin { server: name });
+                    .push(Problem::DuplicateOrigin { server: name() });
                 false
             } else {
                 self.origin = Some(index);
                 true
             }
-        } else if self.by_hop.contains_key(&hop) {
+        } else if self.by_hop.contains_key(hop) {
             self.problems.push(Problem::DuplicateHop {
-                hop: hop.clone(),
-                server: name,
+                hop: hop.to_string(),
+                server: name(),
             });
             false
         } else {
-            self.by_hop.insert(hop.clone(), index);
-            if self.announced.contains(&hop) {
-                self.awaited -= 1;
-            } else {
-                self.unannounced += 1;
+            match self.announced.get(hop) {
+                Some(a) if a.expects_trace => self.awaited -= 1,
+                Some(_) => {}
+                None => self.unannounced += 1,
             }
+            self.by_hop.insert(hop.to_string(), index);
             true
         };
         if placed {
-            for egress in trace.egresses().filter(|e| e.expects_trace()) {
+            for (position, egress) in trace.egresses().enumerate() {
+                if egress.hop.is_empty() {
+                    continue;
+                }
                 if parent_hop(&egress.hop) != hop {
                     self.problems.push(Problem::StrayEgressHop {
                         server: trace.server.name.clone(),
@@ -406,14 +448,23 @@ impl Stitcher {
                     });
                     continue;
                 }
-                if !self.announced.insert(egress.hop.clone()) {
+                if self.announced.contains_key(&egress.hop) {
                     continue;
                 }
+                let expects_trace = egress.expects_trace();
                 if self.by_hop.contains_key(&egress.hop) {
                     self.unannounced -= 1;
-                } else {
+                } else if expects_trace {
                     self.awaited += 1;
                 }
+                self.announced.insert(
+                    egress.hop.clone(),
+                    Announcement {
+                        trace: index,
+                        egress: position,
+                        expects_trace,
+                    },
+                );
             }
         } else {
             self.detached.push(index);
@@ -429,6 +480,7 @@ impl Stitcher {
             by_hop,
             detached,
             problems,
+            announced: announcements,
             ..
         } = self;
         let mut slots: Vec<Option<TraceMessage>> = traces.into_iter().map(Some).collect();
@@ -462,39 +514,43 @@ impl Stitcher {
         node_of_hop.insert(String::new(), root);
 
         // Place received remote traces in arrival order.
+        let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; slots.len()];
+        if let Some(i) = origin {
+            node_of_trace[i] = Some(root);
+        }
         let mut placed: Vec<(usize, String)> =
             by_hop.into_iter().map(|(hop, i)| (i, hop)).collect();
         placed.sort_unstable_by_key(|(i, _)| *i);
-        for (index, hop) in &placed {
-            let trace = slots[*index].take();
+        let mut placed_hops: Vec<NodeIndex> = Vec::with_capacity(placed.len());
+        for (index, hop) in placed {
+            let trace = slots[index].take();
             let ix = graph.add_node(make_node(trace, hop.clone(), false));
-            node_of_hop.insert(hop.clone(), ix);
+            node_of_trace[index] = Some(ix);
+            node_of_hop.insert(hop, ix);
+            placed_hops.push(ix);
         }
         // Placeholders for parents that never arrived, walking up from each received trace
         // until an existing node: each placeholder is made once.
-        for (_, hop) in &placed {
-            let mut child = hop.as_str();
+        for ix in placed_hops {
+            if node_of_hop.contains_key(parent_hop(&graph[ix].hop)) {
+                continue;
+            }
+            let mut child = graph[ix].hop.clone();
             loop {
-                let parent = parent_hop(child);
-                if node_of_hop.contains_key(parent) {
+                let parent = parent_hop(&child).to_string();
+                if node_of_hop.contains_key(&parent) {
                     break;
                 }
-                let ix = graph.add_node(make_node(None, parent.to_string(), false));
-                node_of_hop.insert(parent.to_string(), ix);
+                let ix = graph.add_node(make_node(None, parent.clone(), false));
+                node_of_hop.insert(parent.clone(), ix);
                 child = parent;
             }
         }
         // Where each hop was announced: the node and index of the egress with that hop.
-        let mut announced: HashMap<String, (NodeIndex, usize)> = HashMap::new();
-        for ix in graph.node_indices() {
-            let node = &graph[ix];
-            for (index, entry) in node.egresses.iter().enumerate() {
-                let hop = &entry.egress.hop;
-                if !hop.is_empty() && parent_hop(hop) == node.hop {
-                    announced.entry(hop.clone()).or_insert((ix, index));
-                }
-            }
-        }
+        let announced: HashMap<String, (NodeIndex, usize)> = announcements
+            .into_iter()
+            .filter_map(|(hop, a)| node_of_trace[a.trace].map(|ix| (hop, (ix, a.egress))))
+            .collect();
         // Placeholders for egresses whose server never reported, in egress order.
         let mut unreported: Vec<(&String, &(NodeIndex, usize))> = announced
             .iter()
@@ -516,9 +572,9 @@ impl Stitcher {
         let mut unlisted: Vec<(NodeIndex, NodeIndex)> = Vec::new();
         let children: Vec<NodeIndex> = graph.node_indices().filter(|ix| *ix != root).collect();
         for child in children {
-            let child_hop = graph[child].hop.clone();
-            let parent = node_of_hop[parent_hop(&child_hop)];
-            match announced.get(&child_hop) {
+            let child_hop = graph[child].hop.as_str();
+            let parent = node_of_hop[parent_hop(child_hop)];
+            match announced.get(child_hop) {
                 Some(&(announcer, index)) if announcer == parent => {
                     graph.add_edge(parent, child, index);
                 }

@@ -8,22 +8,28 @@ use std::fmt::Write;
 /// characters written as `\n`, `\x1b`, `\u200b` and so on.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    if !s.chars().any(|c| c == '"' || c == '\\' || !is_printable(c)) {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-        return out;
-    }
+    push_go_quoted(&mut out, s);
+    out
+}
+
+/// Appends `s` quoted as [`go_quote`] does.
+pub fn push_go_quoted(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            _ => push_escaped(&mut out, c),
+    // Fast path: printable ASCII without quotes or backslashes is copied as it is.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                _ => push_escaped(out, c),
+            }
         }
     }
     out.push('"');
-    out
 }
 
 /// Returns `s` with control and non-printable characters escaped as in [`go_quote`], but

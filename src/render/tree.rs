@@ -11,7 +11,7 @@ use super::{Palette, RenderOptions, Renderer, TraceReport};
 use crate::duration::{go_string, round_to_micros};
 use crate::event::{ConnKind, Event, Timestamp};
 use crate::graph::{EgressEntry, ServerNode, Step, TraceGraph};
-use crate::text::{go_quote, sanitize};
+use crate::text::{go_quote, push_go_quoted, sanitize};
 
 /// Renders the route tree as text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,19 +144,16 @@ impl<'a> TreeWriter<'a> {
         let p = self.palette;
         match trace.ingress() {
             Some(ingress) => {
-                let mut parts = vec![kind_and_name(
-                    ingress.kind,
-                    &ingress.name,
-                    Some(ingress.cid),
-                )];
+                let mut text = String::with_capacity(128);
+                push_kind_and_name(&mut text, ingress.kind, &ingress.name, Some(ingress.cid));
                 if !trace.server.cluster.is_empty()
                     && matches!(ingress.kind, ConnKind::Gateway | ConnKind::Client)
                 {
-                    parts.push(format!("cluster:{}", go_quote(&trace.server.cluster)));
+                    push_pair(&mut text, "cluster", &trace.server.cluster);
                 }
-                parts.push(format!("server:{}", go_quote(&trace.server.name)));
-                parts.push(format!("version:{}", go_quote(&trace.server.version)));
-                self.line(depth, reference, Some(&ingress.ts), &parts.join(" "))?;
+                push_pair(&mut text, "server", &trace.server.name);
+                push_pair(&mut text, "version", &trace.server.version);
+                self.line(depth, reference, Some(&ingress.ts), &text)?;
                 if !ingress.error.is_empty() {
                     let text = p.error(&format!("--X Error: {}", sanitize(&ingress.error)));
                     self.line(depth, reference, Some(&ingress.ts), &text)?;
@@ -273,19 +270,17 @@ impl<'a> TreeWriter<'a> {
         let EgressEntry { egress, synthetic } = &graph.node(ix).egresses[index];
         let p = self.palette;
         let id = if *synthetic { None } else { Some(egress.cid) };
-        let mut text = p.kind(egress.kind, egress.kind.arrow());
+        let mut text = String::with_capacity(128);
+        text.push_str(&p.kind(egress.kind, egress.kind.arrow()));
         text.push(' ');
-        text.push_str(&kind_and_name(egress.kind, &egress.name, id));
+        push_kind_and_name(&mut text, egress.kind, &egress.name, id);
         for (label, value) in [
             ("account", &egress.account),
             ("subject", &egress.subscription),
             ("queue", &egress.queue),
         ] {
             if !value.is_empty() {
-                text.push(' ');
-                text.push_str(label);
-                text.push(':');
-                text.push_str(&go_quote(value));
+                push_pair(&mut text, label, value);
             }
         }
         let at = (!*synthetic).then_some(&egress.ts);
@@ -338,13 +333,9 @@ impl<'a> TreeWriter<'a> {
                 ))
             )?;
         }
-        let errors = self.graph.errors();
-        if errors.len() > 1 {
-            writeln!(
-                self.out,
-                "\n{}\n",
-                p.error(&format!("Errors: {}", errors.len()))
-            )?;
+        let errors = self.graph.error_count();
+        if errors > 1 {
+            writeln!(self.out, "\n{}\n", p.error(&format!("Errors: {errors}")))?;
             for line in self.error_lines() {
                 writeln!(self.out, "  {line}")?;
             }
@@ -439,17 +430,51 @@ fn missing_line(node: &ServerNode) -> String {
     )
 }
 
-/// `Router "n2" rid:7`, or `Router rid:7` when the connection has no name.
-fn kind_and_name(kind: ConnKind, name: &str, id: Option<u64>) -> String {
-    let mut text = kind.name().to_string();
+/// Appends `Router "n2" rid:7`, or `Router rid:7` when the connection has no name.
+fn push_kind_and_name(text: &mut String, kind: ConnKind, name: &str, id: Option<u64>) {
+    text.push_str(kind.name());
     if !name.is_empty() {
         text.push(' ');
-        text.push_str(&go_quote(name));
+        push_go_quoted(text, name);
     }
     if let Some(id) = id {
-        text.push_str(&format!(" {}:{id}", kind.id_label()));
+        text.push(' ');
+        text.push_str(kind.id_label());
+        text.push(':');
+        push_decimal(text, id);
     }
+}
+
+/// `Router "n2" rid:7`, or `Router rid:7` when the connection has no name.
+fn kind_and_name(kind: ConnKind, name: &str, id: Option<u64>) -> String {
+    let mut text = String::new();
+    push_kind_and_name(&mut text, kind, name, id);
     text
+}
+
+/// Appends the decimal digits of `n` (cheaper than `write!` on the hot path).
+fn push_decimal(text: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        text.push(char::from(d));
+    }
+}
+
+/// Appends ` label:"value"`.
+fn push_pair(text: &mut String, label: &str, value: &str) {
+    text.push(' ');
+    text.push_str(label);
+    text.push(':');
+    push_go_quoted(text, value);
 }
 
 /// `1234567` → `1,234,567`.
