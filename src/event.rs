@@ -3,7 +3,6 @@
 //! count and the list of typed events. Event types this version does not know are kept
 //! as raw JSON, never rejected.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -190,12 +189,62 @@ pub struct ServerInfo {
     pub time: Option<Timestamp>,
 }
 
+/// Message headers in the order received, names with their case preserved. A small vector
+/// rather than a map: a trace carries a handful of headers, and thousands of traces must
+/// stay compact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Headers(pub Vec<(String, Vec<String>)>);
+
+impl Headers {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The values of a header, by exact name.
+    pub fn get(&self, name: &str) -> Option<&Vec<String>> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> serde::de::Visitor<'de> for HeadersVisitor {
+            type Value = Headers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of header names to lists of values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Headers, A::Error> {
+                let mut headers = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
+                while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
+                    headers.push((name, values));
+                }
+                Ok(Headers(headers))
+            }
+        }
+        d.deserialize_map(HeadersVisitor)
+    }
+}
+
 /// The traced request as the reporting server saw it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TraceRequest {
     /// Headers, with their case preserved.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub header: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Headers::is_empty")]
+    pub header: Headers,
     #[serde(default, rename = "msgsize")]
     pub msg_size: u64,
 }

@@ -437,6 +437,7 @@ impl Stitcher {
             true
         };
         if placed {
+            self.announced.reserve(trace.egresses().count());
             for (position, egress) in trace.egresses().enumerate() {
                 if egress.hop.is_empty() {
                     continue;
@@ -547,10 +548,13 @@ impl Stitcher {
             }
         }
         // Where each hop was announced: the node and index of the egress with that hop.
-        let announced: HashMap<String, (NodeIndex, usize)> = announcements
-            .into_iter()
-            .filter_map(|(hop, a)| node_of_trace[a.trace].map(|ix| (hop, (ix, a.egress))))
-            .collect();
+        let mut announced: HashMap<String, (NodeIndex, usize)> =
+            HashMap::with_capacity(announcements.len());
+        announced.extend(
+            announcements
+                .into_iter()
+                .filter_map(|(hop, a)| node_of_trace[a.trace].map(|ix| (hop, (ix, a.egress)))),
+        );
         // Placeholders for egresses whose server never reported, in egress order.
         let mut unreported: Vec<(&String, &(NodeIndex, usize))> = announced
             .iter()

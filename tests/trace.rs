@@ -365,3 +365,25 @@ fn demo_crosses_routes_a_gateway_and_two_leafnodes() {
     );
     assert!(tree.contains("--C Client \"edge-cache\""), "{tree}");
 }
+
+#[test]
+fn a_hundred_traces_in_a_row_are_all_complete() {
+    let (topology, _subs) = supercluster_with_subscribers();
+    let e1 = topology.url("e1");
+    let mut attempts_over_one = 0;
+    for n in 0..100 {
+        let run = nats_trace(&["-s", &e1, "orders.new", "-v"]);
+        assert_eq!(run.code, 0, "run {n}: {run:?}");
+        assert!(
+            run.stdout.contains("Leafnode \"leaf1\" lid:")
+                && run.stdout.contains("server:\"leaf2\""),
+            "run {n}: {}",
+            run.stdout
+        );
+        if !run.stderr.contains(", attempt 1 of 1,") {
+            attempts_over_one += 1;
+        }
+    }
+    // Re-publishing is how lost remote traces are recovered; report how often it happened.
+    eprintln!("{attempts_over_one} of 100 traces needed more than one attempt");
+}

@@ -130,7 +130,7 @@ struct Server<'a> {
 
 #[derive(Serialize)]
 struct Request<'a> {
-    headers: &'a std::collections::BTreeMap<String, Vec<String>>,
+    headers: &'a crate::event::Headers,
     msgsize: u64,
 }
 
