@@ -8,11 +8,18 @@ use std::time::{Duration, Instant};
 
 use nats_trace::topology::Topology;
 
+/// Runs per topology: `BENCH_RUNS`, else 50 under `cargo bench` and 3 as a smoke run under
+/// `cargo test --all-targets` (which passes no `--bench`).
 fn runs() -> usize {
+    let default = if std::env::args().any(|a| a == "--bench") {
+        50
+    } else {
+        3
+    };
     std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
+        .unwrap_or(default)
         .max(1)
 }
 
@@ -42,6 +49,10 @@ fn bench(label: &str, url: &str, subject: &str) {
         }
     }
     times.sort();
+    assert_eq!(
+        incomplete, 0,
+        "{label}: {incomplete} run(s) did not exit 0 (complete)"
+    );
     println!(
         "live {label:<28} runs {:>3}  median {:>6.2} ms  p90 {:>6.2} ms  min {:>6.2} ms  max {:>6.2} ms  not complete {incomplete}",
         times.len(),

@@ -36,7 +36,13 @@ fn main() {
         measure(shape, n.parse().expect("a server count"));
         return;
     }
-    for (shape, n) in [("fan_out", 10_000), ("chain", 10_000), ("fan_out", 100_000)] {
+    // Under `cargo test --all-targets` (no `--bench`), a small smoke run.
+    let cases: &[(&str, usize)] = if std::env::args().any(|a| a == "--bench") {
+        &[("fan_out", 10_000), ("chain", 10_000), ("fan_out", 100_000)]
+    } else {
+        &[("fan_out", 1_000), ("chain", 1_000)]
+    };
+    for &(shape, n) in cases {
         let status = std::process::Command::new(std::env::current_exe().expect("own path"))
             .args([shape, &n.to_string()])
             .status()
