@@ -210,6 +210,21 @@ async fn wait_for_stop_signal() -> Result<(), Error> {
 /// The subject the demo traces.
 pub const DEMO_SUBJECT: &str = "orders.new";
 
+/// The demo's subscribers on [`DEMO_SUBJECT`] as (server, connection name, queue group): on
+/// the origin, across a route, across the gateway (two members of a queue group, of which
+/// one is picked), at the end of the leafnode chain.
+pub const DEMO_SUBSCRIBERS: [(&str, &str, Option<&str>); 5] = [
+    ("e1", "audit", None),
+    ("e2", "billing", None),
+    ("w1", "shipping", Some("shippers")),
+    ("w1", "shipping-2", Some("shippers")),
+    ("leaf2", "edge-cache", None),
+];
+
+/// How many subscriptions on [`DEMO_SUBJECT`] each server on the path must know (its own and
+/// those its routes and leafnodes announced) before the demo traces.
+pub const DEMO_INTEREST: [(&str, u64); 4] = [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)];
+
 /// Starts the demo topology, puts subscribers on several servers, and traces from `e1`.
 pub async fn run_demo(
     connection: &ConnectionArgs,
@@ -220,16 +235,8 @@ pub async fn run_demo(
     let log = Verbose::new(connection.verbose);
     log.say(format_args!("starting the demo topology"));
     let topology = Topology::supercluster()?;
-    // Subscribers: on the origin, across a route, across the gateway, at the end of the
-    // leafnode chain; queue members on w1 of which one is picked.
     let mut subscribers = Vec::new();
-    for (server, name, queue) in [
-        ("e1", "audit", None),
-        ("e2", "billing", None),
-        ("w1", "shipping", Some("shippers")),
-        ("w1", "shipping-2", Some("shippers")),
-        ("leaf2", "edge-cache", None),
-    ] {
+    for (server, name, queue) in DEMO_SUBSCRIBERS {
         let client = async_nats::ConnectOptions::new()
             .name(name)
             .connect(topology.url(server))
@@ -247,7 +254,7 @@ pub async fn run_demo(
         subscribers.push((client, subscriber));
     }
     // Interest must have reached the servers on the path before tracing.
-    for (server, count) in [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)] {
+    for (server, count) in DEMO_INTEREST {
         topology.wait_for_interest(server, "$G", DEMO_SUBJECT, count)?;
     }
     // The demo's servers need no credentials: no context, no auth or TLS options apply.

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Subscribers, nats_trace, normalize_ids};
-use nats_trace::topology::Topology;
+use common::{nats_trace, normalize_ids};
 use serde_json::Value;
 
 fn testdata(name: &str) -> String {
@@ -269,30 +268,9 @@ fn pipe_to_render(args: &[&str], input: &str) -> (i32, String) {
 
 const SUBJECT: &str = "orders.new";
 
-/// The demo's subscribers, with their interest propagated to every server on the path.
-fn supercluster_with_subscribers() -> (Topology, Subscribers) {
-    let topology = Topology::supercluster().expect("supercluster starts");
-    let mut subscribers = Subscribers::new();
-    for (server, name, queue) in [
-        ("e1", "audit", None),
-        ("e2", "billing", None),
-        ("w1", "shipping", Some("shippers")),
-        ("w1", "shipping-2", Some("shippers")),
-        ("leaf2", "edge-cache", None),
-    ] {
-        subscribers.subscribe(&topology.url(server), name, SUBJECT, queue);
-    }
-    for (server, count) in [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)] {
-        topology
-            .wait_for_interest(server, "$G", SUBJECT, count)
-            .expect("interest propagates");
-    }
-    (topology, subscribers)
-}
-
 #[test]
 fn a_saved_live_trace_renders_identically_offline() {
-    let (topology, _subscribers) = supercluster_with_subscribers();
+    let (topology, _subscribers) = common::demo_supercluster();
     let url = topology.url("e1");
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("trace.jsonl");
@@ -382,7 +360,7 @@ fn a_saved_live_trace_renders_identically_offline() {
 
 #[test]
 fn live_json_matches_the_schema_and_its_saved_capture() {
-    let (topology, _subscribers) = supercluster_with_subscribers();
+    let (topology, _subscribers) = common::demo_supercluster();
     let url = topology.url("e1");
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("trace.jsonl");

@@ -78,33 +78,6 @@ fn cluster_tree_crosses_routes() {
     assert_eq!(tree, expected, "stderr: {}", run.stderr);
 }
 
-/// Puts the demo's subscribers on the supercluster and waits until their interest is known
-/// along the path from e1.
-fn supercluster_with_subscribers() -> (Topology, Subscribers) {
-    let topology = Topology::supercluster().expect("topology");
-    let mut subs = Subscribers::new();
-    subs.subscribe(&topology.url("e2"), "billing", "orders.new", None);
-    subs.subscribe(
-        &topology.url("w1"),
-        "shipping",
-        "orders.new",
-        Some("shippers"),
-    );
-    subs.subscribe(
-        &topology.url("w1"),
-        "shipping-2",
-        "orders.new",
-        Some("shippers"),
-    );
-    subs.subscribe(&topology.url("leaf2"), "edge-cache", "orders.new", None);
-    for (server, count) in [("e1", 1), ("w2", 1), ("w1", 3), ("leaf1", 1)] {
-        topology
-            .wait_for_interest(server, "$G", "orders.new", count)
-            .expect("interest propagates");
-    }
-    (topology, subs)
-}
-
 /// The supercluster tree with the queue member's name (either may be picked) replaced.
 fn supercluster_tree(stdout: &str) -> String {
     normalize_ids(stdout).replace("\"shipping-2\"", "\"shipping\"")
@@ -129,7 +102,7 @@ const SUPERCLUSTER_TREE: &str =
 
 #[test]
 fn supercluster_tree_crosses_route_gateway_and_leafnode_chain() {
-    let (topology, _subs) = supercluster_with_subscribers();
+    let (topology, _subs) = common::demo_supercluster();
     let e1 = topology.url("e1");
     let run = nats_trace(&["-s", &e1, "orders.new"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -137,7 +110,7 @@ fn supercluster_tree_crosses_route_gateway_and_leafnode_chain() {
     // outbound gateway the one it connected to, so accept either WEST entry point.
     let tree = supercluster_tree(&run.stdout);
     let expected = format!(
-        "Tracing message route to subject orders.new\n\n{SUPERCLUSTER_TREE}\n{LEGEND}\n\nEgress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
+        "Tracing message route to subject orders.new\n\n{SUPERCLUSTER_TREE}\n{LEGEND}\n\nEgress Count:\n\n    Client: 4\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
     );
     if tree.contains("==> Gateway \"w1\"") {
         assert_eq!(tree, expected, "stderr: {}", run.stderr);
@@ -157,7 +130,7 @@ fn supercluster_tree_crosses_route_gateway_and_leafnode_chain() {
         }
         assert!(
             tree.ends_with(
-                "Egress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
+                "Egress Count:\n\n    Client: 4\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
             ),
             "{tree}"
         );
@@ -166,7 +139,7 @@ fn supercluster_tree_crosses_route_gateway_and_leafnode_chain() {
 
 #[test]
 fn every_compression_gives_the_same_tree() {
-    let (topology, _subs) = supercluster_with_subscribers();
+    let (topology, _subs) = common::demo_supercluster();
     let e1 = topology.url("e1");
     let trees: Vec<String> = ["snappy", "gzip", "none"]
         .iter()
@@ -187,7 +160,7 @@ fn every_compression_gives_the_same_tree() {
 
 #[test]
 fn raw_prints_each_decompressed_trace_message() {
-    let (topology, _subs) = supercluster_with_subscribers();
+    let (topology, _subs) = common::demo_supercluster();
     let run = nats_trace(&["-s", &topology.url("e1"), "orders.new", "--raw"]);
     assert_eq!(run.code, 0, "{run:?}");
     let raw: Vec<serde_json::Value> = run
@@ -368,7 +341,7 @@ fn demo_crosses_routes_a_gateway_and_two_leafnodes() {
 
 #[test]
 fn a_hundred_traces_in_a_row_are_all_complete() {
-    let (topology, _subs) = supercluster_with_subscribers();
+    let (topology, _subs) = common::demo_supercluster();
     let e1 = topology.url("e1");
     let mut attempts_over_one = 0;
     for n in 0..100 {

@@ -204,3 +204,20 @@ impl Subscribers {
         });
     }
 }
+
+/// The demo topology (supercluster with a leafnode chain) with the demo's subscribers, their
+/// interest propagated along the path from `e1`.
+pub fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
+    use nats_trace::app::{DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS};
+    let topology = nats_trace::topology::Topology::supercluster().expect("supercluster starts");
+    let mut subscribers = Subscribers::new();
+    for (server, name, queue) in DEMO_SUBSCRIBERS {
+        subscribers.subscribe(&topology.url(server), name, DEMO_SUBJECT, queue);
+    }
+    for (server, count) in DEMO_INTEREST {
+        topology
+            .wait_for_interest(server, "$G", DEMO_SUBJECT, count)
+            .expect("interest propagates");
+    }
+    (topology, subscribers)
+}
