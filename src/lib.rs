@@ -5,7 +5,8 @@
 //! and a nats CLI [`context`]); [`collect`] publishes and
 //! gathers trace messages; [`decode`] undoes their compression; [`event`] models them;
 //! [`graph`] stitches them into a route tree; [`render`] prints it. [`topology`] launches real
-//! local servers for the demo and the tests; [`shell`] prints completions and the man page;
+//! local servers for the demo and the tests; [`fuzzing`] holds the fuzz targets' entry
+//! points; [`shell`] prints completions and the man page;
 //! [`app`] ties the steps together per command.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod expect;
+pub mod fuzzing;
 pub mod graph;
 pub mod junit;
 pub mod render;
