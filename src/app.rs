@@ -76,7 +76,11 @@ pub async fn run_trace(
     };
     let collected = collect::collect(&mut conn, &probe, &log).await?;
     for warning in &collected.warnings {
-        eprintln!("nats-trace: warning: {}", crate::text::sanitize(warning));
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "nats-trace: warning: {}",
+            crate::text::sanitize(warning)
+        );
     }
     if trace.raw {
         for received in &collected.traces {
@@ -84,6 +88,7 @@ pub async fn run_trace(
         }
     }
     let complete = collected.is_complete();
+    let collected_interrupted = collected.interrupted;
     let publish_denied = collected.publish_denied.clone();
     let report = TraceReport {
         subject: trace.subject.clone(),
@@ -101,7 +106,9 @@ pub async fn run_trace(
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));
     }
-    Ok(if complete {
+    Ok(if collected_interrupted {
+        Outcome::Interrupted
+    } else if complete {
         Outcome::Complete
     } else {
         Outcome::Incomplete

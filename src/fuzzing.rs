@@ -8,7 +8,7 @@
 //!   trips, never a panic on corrupt data;
 //! - [`fuzz_parse`]: a trace message's JSON — parse, re-serialise and re-parse to the same
 //!   message, then stitch and render it with terminal-safe output;
-//! - [`fuzz_stitch`]: arbitrary sequences of trace messages built with [`arbitrary`] so that
+//! - [`fuzz_stitch`] and [`check_stitching`]: arbitrary sequences of trace messages built with [`arbitrary`] so that
 //!   the fuzzer reaches duplicate origins and hops, hops that are not children of their
 //!   sender, deep chains, huge hop strings, missing ingress, unknown event types and absurd
 //!   numbers — stitched incrementally, checked against the graph invariants (see
@@ -134,7 +134,7 @@ pub fn fuzz_parse(data: &[u8]) {
     let complete = stitcher.is_complete();
     let graph = stitcher.finish();
     check_graph(&graph, 1, complete);
-    render_safely(graph);
+    render_safely(graph, true);
 }
 
 /// How big the structured inputs of [`fuzz_stitch`] may get.
@@ -168,9 +168,20 @@ pub fn fuzz_stitch(data: &[u8]) {
 /// [`fuzz_stitch`] with inputs no bigger than `scale`.
 pub fn fuzz_stitch_at(data: &[u8], scale: Scale) {
     let mut u = Unstructured::new(data);
+    let Ok(timestamps) = bool::arbitrary(&mut u) else {
+        return;
+    };
     let Ok(traces) = traces_from(&mut u, scale) else {
         return;
     };
+    check_stitching(traces, timestamps);
+}
+
+/// Stitches `traces` incrementally, checks the graph invariants ([`check_graph`]) and that
+/// stitching them again gives the same order, and renders the tree. Saved regressions are
+/// replayed through this (as JSON lines), independent of how [`traces_from`] lays out its
+/// input bytes.
+pub fn check_stitching(traces: Vec<TraceMessage>, timestamps: bool) {
     let expected = traces.len();
     let mut stitcher = Stitcher::new();
     for trace in traces.iter().cloned() {
@@ -190,7 +201,7 @@ pub fn fuzz_stitch_at(data: &[u8], scale: Scale) {
         shape(&graph),
         "the same input stitched twice differs"
     );
-    render_safely(graph);
+    render_safely(graph, timestamps);
 }
 
 /// The display order of a graph as hops, depths and egress positions (independent of node
@@ -326,21 +337,19 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     );
 }
 
-/// Renders `graph` as a tree, with and without timestamps, into a sink that checks that
+/// Renders `graph` as a tree (with `-T` timestamps or not) into a sink that checks that
 /// every line is terminal safe.
-fn render_safely(graph: TraceGraph) {
+fn render_safely(graph: TraceGraph, timestamps: bool) {
     let report = TraceReport::from_graph(graph);
-    for timestamps in [false, true] {
-        let mut sink = SafeSink::default();
-        let renderer = TreeRenderer::new(RenderOptions {
-            timestamps,
-            color: false,
-        });
-        if let Err(e) = renderer.render(&report, &mut sink) {
-            panic!("rendering into memory failed: {e}");
-        }
-        sink.finish();
+    let mut sink = SafeSink::default();
+    let renderer = TreeRenderer::new(RenderOptions {
+        timestamps,
+        color: false,
+    });
+    if let Err(e) = renderer.render(&report, &mut sink) {
+        panic!("rendering into memory failed: {e}");
     }
+    sink.finish();
 }
 
 /// A writer that keeps only the current line and checks each completed line.
@@ -404,8 +413,15 @@ const MAX_TRACES: usize = 48;
 /// Builds trace messages from fuzzer bytes: either a synthetic deep chain (shuffled, with
 /// some traces dropped or repeated), or free-form messages.
 pub fn traces_from(u: &mut Unstructured<'_>, scale: Scale) -> arbitrary::Result<Vec<TraceMessage>> {
-    if u.ratio(1, 16)? {
-        return chain_from(u, scale.max_chain);
+    if u.ratio(1, 32)? {
+        // Mostly short chains, now and then one as deep as the scale allows (expensive:
+        // a 10,000-deep chain is about 100 MB of JSON).
+        let max = if u.ratio(1, 64)? {
+            scale.max_chain
+        } else {
+            scale.max_chain.min(200)
+        };
+        return chain_from(u, max);
     }
     let count = u.int_in_range(0..=MAX_TRACES)?;
     let mut hops: Vec<String> = vec![String::new()];
@@ -561,7 +577,14 @@ fn hop(
         5 => crate::graph::parent_hop(u.choose(hops)?).to_string(),
         6 => (*u.choose(WEIRD_HOPS)?).to_string(),
         7 => {
-            let depth = u.int_in_range(1..=scale.max_hop_depth.max(1))?;
+            // Deep hops are expensive (placeholders for their missing ancestors): mostly
+            // moderate, now and then as deep as the scale allows.
+            let max = if u.ratio(1, 8)? {
+                scale.max_hop_depth
+            } else {
+                scale.max_hop_depth.min(64)
+            };
+            let depth = u.int_in_range(1..=max.max(1))?;
             let mut s = String::with_capacity(depth * 2);
             s.push('1');
             for _ in 1..depth {

@@ -1,5 +1,6 @@
 //! The fuzz smoke that runs everywhere (stable toolchain, no libFuzzer): every input the
-//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`), every
+//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`, plus
+//! inline tests for findings too big to keep as files), every
 //! captured trace (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random
 //! inputs, each replayed through the same entry points as the cargo-fuzz targets
 //! (`nats_trace::fuzzing`).
@@ -7,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nats_trace::fuzzing::{Scale, fuzz_decode, fuzz_parse, fuzz_stitch, fuzz_stitch_at};
+use nats_trace::event::TraceMessage;
+use nats_trace::fuzzing::{Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch_at};
+use nats_trace::graph::{MAX_PLACEHOLDER_BYTES, Problem, stitch};
 
 fn regressions(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,6 +20,10 @@ fn regressions(target: &str) -> Vec<PathBuf> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.is_file())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -102,22 +109,80 @@ fn parse_regressions_captures_and_smoke() {
 
 #[test]
 fn stitch_regressions_and_smoke() {
-    // The stitch fuzzer's inputs expand to 10,000-deep chains (about 100 MB of JSON) that an
-    // unoptimised build takes half a minute each to go through: they are replayed at full
-    // scale in release builds (`cargo test --release --test fuzz_regressions`), and at the
-    // smoke's scale otherwise.
-    let replayed = if cfg!(debug_assertions) {
-        replay(
-            "stitch",
-            &|data| fuzz_stitch_at(data, Scale::SMOKE),
-            Duration::from_secs(30),
-        )
-    } else {
-        replay("stitch", &fuzz_stitch, Duration::from_secs(30))
-    };
-    assert!(replayed > 0, "the fuzzers' findings are kept");
+    // Saved as the trace messages the fuzzer generated, one JSON per line (`*.jsonl`), so
+    // they stay valid when the input layout of `traces_from` changes.
+    for file in regressions("stitch") {
+        let text = std::fs::read_to_string(&file).expect("read regression");
+        let traces = text
+            .lines()
+            .map(|line| TraceMessage::from_json(line.as_bytes()).expect("regression parses"))
+            .collect();
+        let started = Instant::now();
+        check_stitching(traces, true);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            file.display()
+        );
+    }
     let mut bytes = Bytes(0xdead_beef_cafe_f00d);
     for n in 0..500 {
         fuzz_stitch_at(&bytes.fill(n % 700), Scale::SMOKE);
     }
+}
+
+/// The stitch fuzzer's first finding (out of memory, 2 GB, from a 4-byte input): a trace
+/// deep below servers that never reported got one placeholder per missing ancestor, each
+/// holding its whole hop — quadratic in the depth (a 20,000-deep hop alone needed 400 MB,
+/// and each further such trace as much again). Now bounded by `MAX_PLACEHOLDER_BYTES`:
+/// past it the trace is shown detached with a warning.
+#[test]
+fn deep_traces_without_their_ancestors_stay_bounded() {
+    let deep = |first: usize, depth: usize| {
+        let mut hop = first.to_string();
+        for _ in 1..depth {
+            hop.push_str(".1");
+        }
+        let json = serde_json::json!({
+            "server": {"name": format!("deep{first}"), "id": "X", "ver": "2.15.1"},
+            "request": {"header": {"Nats-Trace-Hop": [hop]}},
+            "events": [{"type": "in", "ts": "2026-01-01T00:00:00Z", "kind": 4, "cid": 1}],
+        });
+        TraceMessage::from_json(json.to_string().as_bytes()).expect("parses")
+    };
+    let started = Instant::now();
+    // A moderately deep one fits: every missing ancestor is shown.
+    let graph = stitch([deep(1, 500)]);
+    assert_eq!(
+        graph.missing().count(),
+        500,
+        "the origin and 499 servers above"
+    );
+    assert!(graph.detached.is_empty());
+    // Twenty 20,000-deep ones: over the bound, detached, the run stays small and fast.
+    let traces: Vec<TraceMessage> = (2..22).map(|first| deep(first, 20_000)).collect();
+    let graph = stitch(traces.clone());
+    assert_eq!(graph.detached.len(), 20);
+    assert!(!graph.is_complete());
+    assert_eq!(
+        graph
+            .problems
+            .iter()
+            .filter(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
+            .count(),
+        20
+    );
+    let placeholder_bytes: usize = graph
+        .graph
+        .node_weights()
+        .filter(|n| n.is_missing())
+        .map(|n| n.hop.len())
+        .sum();
+    assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
+    check_stitching(traces, false);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
 }
