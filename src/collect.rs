@@ -32,7 +32,7 @@ use crate::verbose::Verbose;
 /// The shortest quiet period before a trace-only attempt is repeated.
 pub const MIN_GRACE: Duration = Duration::from_millis(5);
 /// The most attempts of one trace-only message.
-pub const MAX_ATTEMPTS: usize = 4;
+pub const MAX_ATTEMPTS: usize = 8;
 /// How often collection checks that the connection is still up.
 const CONNECTION_CHECK: Duration = Duration::from_millis(50);
 /// The most trace messages one collection keeps (over all attempts); one per server and
