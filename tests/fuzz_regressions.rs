@@ -186,3 +186,50 @@ fn deep_traces_without_their_ancestors_stay_bounded() {
         started.elapsed()
     );
 }
+
+/// Found while writing the stitch invariants: a trace whose parent arrived but did not list
+/// it left the stitcher waiting for an announcement that could never come (incomplete, exit
+/// 3) while the tree showed nothing missing. Now complete both ways; and an egress repeated
+/// with an error before the one that forwarded is not taken for the announcement.
+#[test]
+fn completeness_agrees_for_unlisted_children_and_repeated_hops() {
+    let trace = |hop: &str, egresses: &str| {
+        let header = if hop.is_empty() {
+            String::new()
+        } else {
+            format!(r#""Nats-Trace-Hop":["{hop}"]"#)
+        };
+        let kind = if hop.is_empty() { 0 } else { 1 };
+        TraceMessage::from_json(
+            format!(
+                r#"{{"server":{{"name":"s{hop}"}},"request":{{"header":{{{header}}}}},"events":[{{"type":"in","ts":"2026-01-01T00:00:00Z","kind":{kind}}}{egresses}]}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("parses")
+    };
+    // The origin lists nothing, yet hop 1 reports.
+    for order in [[0, 1], [1, 0]] {
+        let traces = [trace("", ""), trace("1", "")];
+        let mut stitcher = nats_trace::graph::Stitcher::new();
+        for i in order {
+            stitcher.add(traces[i].clone());
+        }
+        assert!(stitcher.is_complete());
+        let graph = stitcher.finish();
+        assert!(graph.is_complete());
+        check_stitching(traces.to_vec(), false);
+    }
+    // Hop 1 listed twice, first with an error: the second forwarded, and its trace is due.
+    let origin = trace(
+        "",
+        r#",{"type":"eg","ts":"x","kind":1,"hop":"1","error":"e"},{"type":"eg","ts":"x","kind":1,"hop":"1"}"#,
+    );
+    let mut stitcher = nats_trace::graph::Stitcher::new();
+    stitcher.add(origin.clone());
+    assert!(!stitcher.is_complete());
+    let graph = stitcher.finish();
+    assert!(!graph.is_complete());
+    assert_eq!(graph.missing().count(), 1);
+    check_stitching(vec![origin], true);
+}
