@@ -73,6 +73,8 @@ pub struct LiveTrace {
     pub warnings: Vec<String>,
     /// Set when the server refused to let the message be published.
     pub publish_denied: Option<String>,
+    /// Set when Ctrl-C ended the collection early.
+    pub interrupted: bool,
 }
 
 /// Connects, publishes `probe` and collects and stitches its traces.
@@ -101,6 +103,7 @@ pub async fn trace_live(
         traces: collected.traces,
         warnings: collected.warnings,
         publish_denied: collected.publish_denied,
+        interrupted: collected.interrupted,
     })
 }
 
@@ -122,7 +125,11 @@ pub async fn run_trace(
     };
     let live = trace_live(connection, &probe, &log).await?;
     for warning in &live.warnings {
-        eprintln!("nats-trace: warning: {}", crate::text::sanitize(warning));
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "nats-trace: warning: {}",
+            crate::text::sanitize(warning)
+        );
     }
     if trace.raw {
         for received in &live.traces {
@@ -142,6 +149,9 @@ pub async fn run_trace(
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));
     }
+    if live.interrupted {
+        return Ok(Outcome::Interrupted);
+    }
     Ok(outcome.worst(report_expectations(&trace.expect, &live.report)))
 }
 
@@ -150,7 +160,11 @@ pub async fn run_trace(
 fn report_expectations(expectations: &[Expectation], report: &TraceReport) -> Outcome {
     let failures = expect::evaluate_all(expectations, &report.graph);
     for failure in &failures {
-        eprintln!("nats-trace: expectation failed: {failure}");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "nats-trace: expectation failed: {}",
+            crate::text::sanitize(&failure.to_string())
+        );
     }
     if failures.is_empty() {
         Outcome::Complete

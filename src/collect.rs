@@ -9,6 +9,10 @@
 //! attempt has taken so far, at least [`MIN_GRACE`], doubling per attempt), it publishes
 //! again; by then the wildcard's interest has propagated. The first complete attempt wins.
 //! With `--deliver` it never publishes twice.
+//!
+//! Every wait is bounded by the deadline. Collection also ends early, keeping what arrived,
+//! on Ctrl-C ([`Collected::interrupted`]), when the connection closes, and when more than
+//! [`MAX_TRACE_MESSAGES`] messages or [`MAX_COLLECTED_BYTES`] bytes arrived.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,7 +32,14 @@ use crate::verbose::Verbose;
 /// The shortest quiet period before a trace-only attempt is repeated.
 pub const MIN_GRACE: Duration = Duration::from_millis(5);
 /// The most attempts of one trace-only message.
-pub const MAX_ATTEMPTS: usize = 4;
+pub const MAX_ATTEMPTS: usize = 8;
+/// How often collection checks that the connection is still up.
+const CONNECTION_CHECK: Duration = Duration::from_millis(50);
+/// The most trace messages one collection keeps (over all attempts); one per server and
+/// attempt is expected, so this is a network of tens of thousands of servers.
+pub const MAX_TRACE_MESSAGES: usize = 100_000;
+/// The decompressed bytes of trace messages after which one collection stops keeping more.
+pub const MAX_COLLECTED_BYTES: usize = 256 * 1024 * 1024;
 
 /// The message to trace and how.
 #[derive(Debug, Clone)]
@@ -71,6 +82,8 @@ pub struct Collected {
     /// Set when the server refused the publish for lack of permission: the origin's trace
     /// shows the refusal, and the run must still end as an error.
     pub publish_denied: Option<String>,
+    /// True when Ctrl-C ended the collection: what arrived so far is kept.
+    pub interrupted: bool,
 }
 
 impl Collected {
@@ -118,38 +131,69 @@ pub async fn collect(
     probe: &Probe,
     log: &Verbose,
 ) -> Result<Collected, Error> {
-    let prefix = conn.client.new_inbox();
-    let mut subscription = conn
-        .client
-        .subscribe(format!("{prefix}.*"))
-        .await
-        .map_err(|e| Error::Connect(format!("cannot subscribe to the trace inbox: {e}")))?;
-    conn.client
-        .flush()
-        .await
-        .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
-    log.say(format_args!("listening for trace messages on {prefix}.*"));
+    // Listen for Ctrl-C from now on: it ends the collection with what arrived.
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut interruptible = true;
+    let mut interrupted = false;
 
     let started = Instant::now();
     let deadline = started + probe.timeout;
+    let prefix = conn.client.new_inbox();
+    let mut subscription = bounded(deadline, conn.client.subscribe(format!("{prefix}.*")))
+        .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| Error::Connect(format!("cannot subscribe to the trace inbox: {e}")))?;
+    bounded(deadline, conn.client.flush())
+        .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
+    log.say(format_args!("listening for trace messages on {prefix}.*"));
+
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut warnings = Vec::new();
     let mut publish_denied: Option<String> = None;
     let mut winner: Option<usize> = None;
+    let mut can_retry = true;
+    let mut received = 0usize;
+    let mut received_bytes = 0usize;
 
-    publish(conn, probe, &prefix, &mut attempts, log).await?;
+    publish(conn, probe, &prefix, &mut attempts, log, deadline, true).await?;
+
+    // The client reconnects quietly: a lost connection is noticed by looking at its state.
+    let mut health = tokio::time::interval(CONNECTION_CHECK);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     while winner.is_none() {
-        let retry_at = next_retry(probe, &attempts);
+        let retry_at = next_retry(probe, &attempts).filter(|_| can_retry);
         tokio::select! {
+            _ = health.tick() => {
+                if conn.client.connection_state() != async_nats::connection::State::Connected {
+                    log.say(format_args!("connection lost after {:?}", started.elapsed()));
+                    connection_lost(&attempts, &mut warnings)?;
+                    break;
+                }
+            }
             message = subscription.next() => {
                 let Some(message) = message else {
-                    return Err(Error::Connect("the connection closed while collecting traces".into()));
+                    connection_lost(&attempts, &mut warnings)?;
+                    break;
                 };
                 let subject = message.subject.to_string();
                 let Some(index) = attempts.iter().position(|a| a.dest == subject) else {
                     continue;
                 };
+                received += 1;
+                // Checked before decoding: the last message kept may pass the byte bound by
+                // at most one message's size.
+                if received > MAX_TRACE_MESSAGES || received_bytes >= MAX_COLLECTED_BYTES {
+                    warnings.push(format!(
+                        "stopped collecting: more than {MAX_TRACE_MESSAGES} trace messages or {} MiB arrived; showing the first {}",
+                        MAX_COLLECTED_BYTES / (1024 * 1024),
+                        received - 1
+                    ));
+                    break;
+                }
                 let headers: Vec<(String, String)> = message
                     .headers
                     .iter()
@@ -162,6 +206,7 @@ pub async fn collect(
                     .map(|(_, v)| v.as_str());
                 match decode_and_parse(encoding, &message.payload) {
                     Ok((json, trace)) => {
+                        received_bytes = received_bytes.saturating_add(json.len());
                         if publish_denied.is_none() {
                             publish_denied = denied_by_trace(&trace, &probe.subject);
                         }
@@ -197,11 +242,25 @@ pub async fn collect(
                 }
             }
             _ = sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
-                publish(conn, probe, &prefix, &mut attempts, log).await?;
+                // Not flushed: waiting for the server's answer here would stop the loop from
+                // noticing arrivals, a lost connection or Ctrl-C.
+                if let Err(e) = publish(conn, probe, &prefix, &mut attempts, log, deadline, false).await {
+                    warnings.push(format!("could not publish again: {e}"));
+                    can_retry = false;
+                }
             }
             _ = sleep_until(deadline.into()) => {
                 log.say(format_args!("timeout after {:?}", probe.timeout));
                 break;
+            }
+            signal = &mut interrupt, if interruptible => {
+                if signal.is_ok() {
+                    log.say(format_args!("interrupted after {:?}", started.elapsed()));
+                    interrupted = true;
+                    break;
+                }
+                // No signal handling here: Ctrl-C keeps its default effect.
+                interruptible = false;
             }
         }
     }
@@ -210,7 +269,12 @@ pub async fn collect(
     let count = attempts.len();
     let chosen = winner.unwrap_or_else(|| best_attempt(&attempts));
     let attempt = attempts.swap_remove(chosen);
-    if attempt.stitcher.is_empty() {
+    if interrupted {
+        warnings.push(format!(
+            "interrupted: showing the {} trace message(s) received so far",
+            attempt.traces.len()
+        ));
+    } else if attempt.stitcher.is_empty() {
         if let Some(why) = publish_denied {
             return Err(Error::Permission(why));
         }
@@ -235,7 +299,30 @@ pub async fn collect(
         attempts: count,
         elapsed,
         publish_denied,
+        interrupted,
     })
+}
+
+/// The connection closed while collecting: an error when nothing arrived yet, else a warning
+/// (what arrived is still shown).
+fn connection_lost(attempts: &[Attempt], warnings: &mut Vec<String>) -> Result<(), Error> {
+    if attempts.iter().all(|a| a.stitcher.is_empty()) {
+        return Err(Error::Connect(
+            "the connection to the server was lost while collecting traces, before any trace message arrived".into(),
+        ));
+    }
+    warnings.push(
+        "the connection to the server was lost while collecting traces; showing what arrived before"
+            .to_string(),
+    );
+    Ok(())
+}
+
+/// Waits for `future` until `deadline`.
+async fn bounded<T>(deadline: Instant, future: impl Future<Output = T>) -> Result<T, String> {
+    tokio::time::timeout_at(deadline.into(), future)
+        .await
+        .map_err(|_| "the server did not answer before the timeout".to_string())
 }
 
 /// The origin server reports a refused publish as its ingress error.
@@ -255,6 +342,8 @@ async fn publish(
     prefix: &str,
     attempts: &mut Vec<Attempt>,
     log: &Verbose,
+    deadline: Instant,
+    flush: bool,
 ) -> Result<(), Error> {
     let dest = format!("{prefix}.{}", attempts.len() + 1);
     let mut headers = async_nats::HeaderMap::new();
@@ -274,13 +363,21 @@ async fn publish(
         if probe.deliver { "" } else { ", trace only" }
     ));
     attempts.push(Attempt::new(dest));
-    conn.client
-        .publish_with_headers(probe.subject.clone(), headers, probe.payload.clone().into())
+    let publishing = conn.client.publish_with_headers(
+        probe.subject.clone(),
+        headers,
+        probe.payload.clone().into(),
+    );
+    bounded(deadline, publishing)
         .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| Error::Connect(format!("cannot publish to {}: {e}", probe.subject)))?;
-    conn.client
-        .flush()
+    if !flush {
+        return Ok(());
+    }
+    bounded(deadline, conn.client.flush())
         .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| Error::Connect(format!("connection lost while publishing: {e}")))
 }
 

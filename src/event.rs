@@ -20,6 +20,13 @@ pub const ACCEPT_ENCODING_HEADER: &str = "Accept-Encoding";
 /// Header a server sets on a compressed trace message.
 pub const CONTENT_ENCODING_HEADER: &str = "Content-Encoding";
 
+/// The most events one trace message may hold. A server reports one ingress, a few
+/// mapping/import/JetStream events and one egress per connection it forwarded to, so even a
+/// server forwarding to 100,000 subscribers and servers stays below this; a message with more
+/// is refused as a whole (the rest of the trace is still shown). Without this bound a 16 MiB
+/// message of tiny unknown events would take gigabytes once parsed.
+pub const MAX_EVENTS_PER_TRACE: usize = 250_000;
+
 /// The kind of a server connection, as nats-server numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConnKind {
@@ -467,8 +474,36 @@ pub struct TraceMessage {
     /// How many other servers this server forwarded the message to.
     #[serde(default)]
     pub hops: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_events")]
     pub events: Vec<Event>,
+}
+
+/// Deserialises the event list, failing as soon as it holds more than
+/// [`MAX_EVENTS_PER_TRACE`] events, before they are all in memory.
+fn bounded_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Error> {
+    struct Bounded;
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<Event>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of events")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<Event>, A::Error> {
+            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(event) = seq.next_element()? {
+                if events.len() == MAX_EVENTS_PER_TRACE {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {MAX_EVENTS_PER_TRACE} events in one trace message"
+                    )));
+                }
+                events.push(event);
+            }
+            Ok(events)
+        }
+    }
+    d.deserialize_seq(Bounded)
 }
 
 impl TraceMessage {
@@ -572,6 +607,18 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(msg.hop(), "1.2");
+    }
+
+    #[test]
+    fn too_many_events_are_refused_with_a_clear_message() {
+        let event = r#"{"type":"zz"}"#;
+        let json = |n: usize| format!(r#"{{"events":[{}]}}"#, vec![event; n].join(","));
+        let ok =
+            TraceMessage::from_json(json(MAX_EVENTS_PER_TRACE).as_bytes()).expect("at the bound");
+        assert_eq!(ok.events.len(), MAX_EVENTS_PER_TRACE);
+        let err = TraceMessage::from_json(json(MAX_EVENTS_PER_TRACE + 1).as_bytes())
+            .expect_err("over the bound");
+        assert!(err.to_string().contains("more than 250000 events"), "{err}");
     }
 
     #[test]

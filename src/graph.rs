@@ -9,7 +9,7 @@
 //! kept as detached nodes with a [`Problem`] saying why.
 
 use foldhash::HashMap;
-use foldhash::HashMapExt;
+use foldhash::{HashMapExt, HashSet, HashSetExt};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -18,6 +18,15 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
+
+/// The most bytes of hop text spent on placeholders for servers above a received trace that
+/// never reported (the ancestors of a deep trace). Each placeholder holds its whole hop, so a
+/// trace at depth *d* whose ancestors are all missing needs about *d*² bytes; past this bound
+/// (thousands of missing servers in a row) the trace is shown detached instead.
+pub const MAX_PLACEHOLDER_BYTES: usize = 32 * 1024 * 1024;
+
+/// What one placeholder costs besides its hop text, for [`MAX_PLACEHOLDER_BYTES`].
+const PLACEHOLDER_OVERHEAD: usize = 256;
 
 /// The parent hop of `hop`: `"1.2"` → `"1"`, `"1"` → `""` (the origin).
 pub fn parent_hop(hop: &str) -> &str {
@@ -73,6 +82,22 @@ pub enum Problem {
     NoIngress { server: String, hop: String },
     /// An egress whose hop does not continue its own server's hop.
     StrayEgressHop { server: String, hop: String },
+    /// A trace so deep below servers that never reported that showing each of them would
+    /// exceed [`MAX_PLACEHOLDER_BYTES`].
+    TooManyMissingAncestors { server: String, hop: String },
+}
+
+/// A hop for a one-line message: long ones are cut, with their length said.
+fn short_hop(hop: &str) -> String {
+    const SHOWN: usize = 64;
+    if hop.len() <= SHOWN {
+        return format!("{hop:?}");
+    }
+    let mut end = SHOWN;
+    while !hop.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &hop[..end], hop.len())
 }
 
 impl std::fmt::Display for Problem {
@@ -86,7 +111,8 @@ impl std::fmt::Display for Problem {
             }
             Problem::DuplicateHop { hop, server } => write!(
                 f,
-                "a second trace for hop {hop} arrived (server {server:?}); shown detached"
+                "a second trace for hop {} arrived (server {server:?}); shown detached",
+                short_hop(hop)
             ),
             Problem::NoHop { server } => write!(
                 f,
@@ -94,11 +120,18 @@ impl std::fmt::Display for Problem {
             ),
             Problem::NoIngress { server, hop } => write!(
                 f,
-                "the trace from server {server:?} (hop {hop:?}) has no ingress event"
+                "the trace from server {server:?} (hop {}) has no ingress event",
+                short_hop(hop)
             ),
             Problem::StrayEgressHop { server, hop } => write!(
                 f,
-                "server {server:?} reports an egress with hop {hop:?} that does not continue its own hop"
+                "server {server:?} reports an egress with hop {} that does not continue its own hop",
+                short_hop(hop)
+            ),
+            Problem::TooManyMissingAncestors { server, hop } => write!(
+                f,
+                "the trace from server {server:?} (hop {}) is below too many servers that did not report; shown detached",
+                short_hop(hop)
             ),
         }
     }
@@ -238,9 +271,14 @@ impl TraceGraph {
         self.graph.node_indices()
     }
 
-    /// True when every expected server trace arrived.
+    /// True when every expected server trace arrived: no node is missing and no trace had to
+    /// be detached for lack of room for its missing ancestors.
     pub fn is_complete(&self) -> bool {
         self.graph.node_weights().all(|n| !n.is_missing())
+            && !self
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
     }
 
     /// Servers whose trace did not arrive.
@@ -366,8 +404,10 @@ pub struct Stitcher {
     announced: HashMap<String, Announcement>,
     /// Announced hops whose trace has not arrived.
     awaited: usize,
-    /// Placed remote traces whose parent has not announced them (yet).
-    unannounced: usize,
+    /// Placed remote traces whose parent's trace has not arrived, by parent hop.
+    orphans: HashMap<String, usize>,
+    /// The sum of `orphans`.
+    waiting_for_parent: usize,
 }
 
 impl Stitcher {
@@ -388,9 +428,26 @@ impl Stitcher {
         self.origin.is_some()
     }
 
-    /// True when the origin arrived and every server it leads to reported, recursively.
+    /// True when the origin arrived, every server it leads to reported, recursively, and
+    /// every trace's parent reported.
     pub fn is_complete(&self) -> bool {
-        self.origin.is_some() && self.awaited == 0 && self.unannounced == 0
+        self.origin.is_some() && self.awaited == 0 && self.waiting_for_parent == 0
+    }
+
+    /// Whether the trace for `hop` (`""`: the origin) has been placed.
+    fn arrived(&self, hop: &str) -> bool {
+        if hop.is_empty() {
+            self.origin.is_some()
+        } else {
+            self.by_hop.contains_key(hop)
+        }
+    }
+
+    /// Records that the trace for `hop` arrived: the traces waiting for it wait no more.
+    fn parent_arrived(&mut self, hop: &str) {
+        if let Some(n) = self.orphans.remove(hop) {
+            self.waiting_for_parent -= n;
+        }
     }
 
     /// Problems found so far.
@@ -419,6 +476,7 @@ impl Stitcher {
                 false
             } else {
                 self.origin = Some(index);
+                self.parent_arrived("");
                 true
             }
         } else if self.by_hop.contains_key(hop) {
@@ -428,10 +486,14 @@ impl Stitcher {
             });
             false
         } else {
-            match self.announced.get(hop) {
-                Some(a) if a.expects_trace => self.awaited -= 1,
-                Some(_) => {}
-                None => self.unannounced += 1,
+            let parent = parent_hop(hop);
+            if !self.arrived(parent) {
+                *self.orphans.entry(parent.to_string()).or_default() += 1;
+                self.waiting_for_parent += 1;
+            }
+            self.parent_arrived(hop);
+            if self.announced.get(hop).is_some_and(|a| a.expects_trace) {
+                self.awaited -= 1;
             }
             self.by_hop.insert(hop.to_string(), index);
             true
@@ -449,23 +511,35 @@ impl Stitcher {
                     });
                     continue;
                 }
-                if self.announced.contains_key(&egress.hop) {
-                    continue;
-                }
                 let expects_trace = egress.expects_trace();
-                if self.by_hop.contains_key(&egress.hop) {
-                    self.unannounced -= 1;
-                } else if expects_trace {
-                    self.awaited += 1;
+                let arrived = self.by_hop.contains_key(&egress.hop);
+                match self.announced.get_mut(&egress.hop) {
+                    None => {
+                        if expects_trace && !arrived {
+                            self.awaited += 1;
+                        }
+                        self.announced.insert(
+                            egress.hop.clone(),
+                            Announcement {
+                                trace: index,
+                                egress: position,
+                                expects_trace,
+                            },
+                        );
+                    }
+                    // A hop listed twice: the egress that expects a trace back is the one.
+                    Some(first) if !first.expects_trace && expects_trace => {
+                        if !arrived {
+                            self.awaited += 1;
+                        }
+                        *first = Announcement {
+                            trace: index,
+                            egress: position,
+                            expects_trace,
+                        };
+                    }
+                    Some(_) => {}
                 }
-                self.announced.insert(
-                    egress.hop.clone(),
-                    Announcement {
-                        trace: index,
-                        egress: position,
-                        expects_trace,
-                    },
-                );
             }
         } else {
             self.detached.push(index);
@@ -514,7 +588,8 @@ impl Stitcher {
         let root = graph.add_node(make_node(root_trace, String::new(), false));
         node_of_hop.insert(String::new(), root);
 
-        // Place received remote traces in arrival order.
+        // Place received remote traces in arrival order, except those whose missing
+        // ancestors would not fit in the placeholder budget: they join the detached ones.
         let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; slots.len()];
         if let Some(i) = origin {
             node_of_trace[i] = Some(root);
@@ -522,6 +597,23 @@ impl Stitcher {
         let mut placed: Vec<(usize, String)> =
             by_hop.into_iter().map(|(hop, i)| (i, hop)).collect();
         placed.sort_unstable_by_key(|(i, _)| *i);
+        let too_deep = over_placeholder_budget(&placed);
+        let mut problems = problems;
+        let mut detached = detached;
+        if !too_deep.is_empty() {
+            for (index, hop) in placed.iter().filter(|(i, _)| too_deep.contains(i)) {
+                let server = slots[*index]
+                    .as_ref()
+                    .map(|t| t.server.name.clone())
+                    .unwrap_or_default();
+                problems.push(Problem::TooManyMissingAncestors {
+                    server,
+                    hop: hop.clone(),
+                });
+                detached.push(*index);
+            }
+            placed.retain(|(i, _)| !too_deep.contains(i));
+        }
         let mut placed_hops: Vec<NodeIndex> = Vec::with_capacity(placed.len());
         for (index, hop) in placed {
             let trace = slots[index].take();
@@ -637,6 +729,55 @@ impl Stitcher {
             problems,
         }
     }
+}
+
+/// The arrival indices of placed traces whose missing ancestors would push the placeholders
+/// past [`MAX_PLACEHOLDER_BYTES`]. Shallow traces are considered first, so that a trace
+/// refused here is missing for its descendants too. Stops walking up as soon as the budget
+/// is spent, so the time is bounded as well.
+fn over_placeholder_budget(placed: &[(usize, String)]) -> HashSet<usize> {
+    // The root (the origin, or its placeholder) is always there.
+    let mut present: HashSet<&str> = placed.iter().map(|(_, hop)| hop.as_str()).collect();
+    present.insert("");
+    let mut order: Vec<(usize, usize, &str)> = placed
+        .iter()
+        .map(|(i, hop)| (hop.bytes().filter(|b| *b == b'.').count(), *i, hop.as_str()))
+        .collect();
+    order.sort_unstable();
+    let mut created: HashSet<&str> = HashSet::new();
+    let mut spent = 0usize;
+    let mut refused = HashSet::new();
+    let mut chain: Vec<&str> = Vec::new();
+    for (_, index, hop) in order {
+        chain.clear();
+        let mut cost = 0usize;
+        let mut child = hop;
+        let mut fits = true;
+        loop {
+            let parent = parent_hop(child);
+            if present.contains(parent) || created.contains(parent) {
+                break;
+            }
+            cost += parent.len() + PLACEHOLDER_OVERHEAD;
+            if spent + cost > MAX_PLACEHOLDER_BYTES {
+                fits = false;
+                break;
+            }
+            chain.push(parent);
+            if parent.is_empty() {
+                break;
+            }
+            child = parent;
+        }
+        if fits {
+            spent += cost;
+            created.extend(chain.iter().copied());
+        } else {
+            refused.insert(index);
+            present.remove(hop);
+        }
+    }
+    refused
 }
 
 /// The last dotted component of a hop (`"1.2.10"` → `"10"`).

@@ -6,8 +6,9 @@
 //! gathers trace messages; [`decode`] undoes their compression; [`event`] models them;
 //! [`graph`] stitches them into a route tree; [`render`] prints it. [`capture`] saves the
 //! received trace messages (`--save`) and reads them back for `render`. [`topology`] launches
-//! real local servers for the demo and the tests; [`shell`] prints completions and the man
-//! page; [`app`] ties the steps together per command.
+//! real local servers for the demo and the tests; [`fuzzing`] holds the fuzz targets' entry
+//! points; [`shell`] prints completions and the man page; [`app`] ties the steps together
+//! per command.
 
 pub mod app;
 pub mod capture;
@@ -21,6 +22,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod expect;
+pub mod fuzzing;
 pub mod graph;
 pub mod junit;
 pub mod render;

@@ -36,7 +36,13 @@ fn main() -> ExitCode {
         }
         (Ok(outcome), _) => outcome.into(),
         (Err(err), _) => {
-            eprintln!("nats-trace: error: {err}");
+            // Error texts can quote the network (server errors, names): neutralised. A closed
+            // stderr is no reason to panic.
+            let _ = writeln!(
+                io::stderr().lock(),
+                "nats-trace: error: {}",
+                nats_trace::text::sanitize(&err.to_string())
+            );
             ExitCode::from(ERROR_EXIT_CODE)
         }
     }

@@ -67,6 +67,12 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// True when `text` can be written to a terminal as is: no control character other than a
+/// newline, no escape sequence introducer, bidi override or zero-width mark.
+pub fn is_terminal_safe(text: &str) -> bool {
+    text.chars().all(|c| c == '\n' || is_printable(c))
+}
+
 /// Printable for a terminal: no C0/C1 controls, DEL, bidi overrides or zero-width marks.
 fn is_printable(c: char) -> bool {
     !(c.is_control()

@@ -85,6 +85,7 @@ fn supercluster_tree(stdout: &str) -> String {
 
 const SUPERCLUSTER_TREE: &str =
     "Client \"nats-trace\" cid:N cluster:\"EAST\" server:\"e1\" version:\"2.15.1\"
+--C Client \"audit\" cid:N subject:\"orders.new\"
 --> Router \"e2\" rid:N
     Router \"e1\" rid:N server:\"e2\" version:\"2.15.1\"
     --C Client \"billing\" cid:N subject:\"orders.new\"

@@ -90,6 +90,9 @@ impl<'a> ProblemJson<'a> {
             Problem::NoHop { server } => ("no_hop", server, None),
             Problem::NoIngress { server, hop } => ("no_ingress", server, Some(hop)),
             Problem::StrayEgressHop { server, hop } => ("stray_egress_hop", server, Some(hop)),
+            Problem::TooManyMissingAncestors { server, hop } => {
+                ("too_many_missing_ancestors", server, Some(hop))
+            }
         };
         ProblemJson {
             kind,
