@@ -196,30 +196,42 @@ pub struct ServerInfo {
     pub time: Option<Timestamp>,
 }
 
-/// Message headers in the order received, names with their case preserved. A small vector
-/// rather than a map: a trace carries a handful of headers, and thousands of traces must
+/// Message headers in the order received, names with their case preserved, one entry per
+/// value (a name with several values appears several times in a row). A flat vector rather
+/// than a map of lists: a trace carries a handful of headers, and thousands of traces must
 /// stay compact.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Headers(pub Vec<(String, Vec<String>)>);
+pub struct Headers(pub Vec<(String, String)>);
 
 impl Headers {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    /// Every (name, value) pair, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The values of a header, by exact name.
-    pub fn get(&self, name: &str) -> Option<&Vec<String>> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    pub fn get(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.iter().filter(move |(k, _)| *k == name).map(|(_, v)| v)
     }
 }
 
 impl Serialize for Headers {
+    /// As the server writes them: a map of names to lists of values.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        let mut rest = self.0.as_slice();
+        while let Some((name, _)) = rest.first() {
+            let run = rest.iter().take_while(|(k, _)| k == name).count();
+            let values: Vec<&str> = rest[..run].iter().map(|(_, v)| v.as_str()).collect();
+            map.serialize_entry(name, &values)?;
+            rest = &rest[run..];
+        }
+        map.end()
     }
 }
 
@@ -237,7 +249,12 @@ impl<'de> Deserialize<'de> for Headers {
             ) -> Result<Headers, A::Error> {
                 let mut headers = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
                 while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
-                    headers.push((name, values));
+                    if values.is_empty() {
+                        // A name without values is kept, with an empty value.
+                        headers.push((name, String::new()));
+                    } else {
+                        headers.extend(values.into_iter().map(|v| (name.clone(), v)));
+                    }
                 }
                 Ok(Headers(headers))
             }
@@ -259,16 +276,12 @@ pub struct TraceRequest {
 impl TraceRequest {
     /// The first value of a header, looked up case-insensitively as NATS headers are.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.header
-            .get(name)
-            .or_else(|| {
-                self.header
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
-            })
-            .and_then(|values| values.first())
-            .map(String::as_str)
+        self.header.get(name).next().or_else(|| {
+            self.header
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
     }
 }
 

@@ -445,6 +445,9 @@ impl Stitcher {
 
     /// Records that the trace for `hop` arrived: the traces waiting for it wait no more.
     fn parent_arrived(&mut self, hop: &str) {
+        if self.orphans.is_empty() {
+            return;
+        }
         if let Some(n) = self.orphans.remove(hop) {
             self.waiting_for_parent -= n;
         }
@@ -512,7 +515,7 @@ impl Stitcher {
                     continue;
                 }
                 let expects_trace = egress.expects_trace();
-                let arrived = self.by_hop.contains_key(&egress.hop);
+                let arrived = !self.by_hop.is_empty() && self.by_hop.contains_key(&egress.hop);
                 match self.announced.get_mut(&egress.hop) {
                     None => {
                         if expects_trace && !arrived {
@@ -541,6 +544,8 @@ impl Stitcher {
                     Some(_) => {}
                 }
             }
+            // The awaited traces will land here: make room once rather than regrow.
+            self.by_hop.reserve(self.awaited);
         } else {
             self.detached.push(index);
         }
@@ -556,6 +561,7 @@ impl Stitcher {
             detached,
             problems,
             announced: announcements,
+            waiting_for_parent,
             ..
         } = self;
         let mut slots: Vec<Option<TraceMessage>> = traces.into_iter().map(Some).collect();
@@ -597,7 +603,12 @@ impl Stitcher {
         let mut placed: Vec<(usize, String)> =
             by_hop.into_iter().map(|(hop, i)| (i, hop)).collect();
         placed.sort_unstable_by_key(|(i, _)| *i);
-        let too_deep = over_placeholder_budget(&placed);
+        // Placeholders for missing ancestors are only needed when a trace waits for its parent.
+        let too_deep = if waiting_for_parent == 0 {
+            HashSet::new()
+        } else {
+            over_placeholder_budget(&placed)
+        };
         let mut problems = problems;
         let mut detached = detached;
         if !too_deep.is_empty() {
