@@ -10,22 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Subscribers, nats_trace, nats_trace_with_env};
-use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
-
-/// A hub whose leafnode drops trace messages on the way back: its trace never arrives.
-fn hub_with_silent_leaf() -> (Topology, Subscribers) {
-    let topology = TopologyBuilder::new()
-        .server(ServerSpec::new("hub").leaf_listen())
-        .server(ServerSpec::new("leaf").leaf_remote("hub", r#"deny_exports: ["_INBOX.>"]"#))
-        .start()
-        .expect("servers start");
-    let mut subs = Subscribers::new();
-    subs.subscribe(&topology.url("leaf"), "edge-worker", "orders.new", None);
-    topology
-        .wait_for_interest("hub", "$G", "orders.new", 1)
-        .expect("interest");
-    (topology, subs)
-}
+use nats_trace::topology::{ServerSpec, TopologyBuilder};
 
 fn expect_args<'a>(url: &'a str, expectations: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-s", url, "orders.new"];
@@ -126,7 +111,7 @@ fn every_expectation_key_passes_and_fails_on_a_real_supercluster() {
 
 #[test]
 fn complete_and_no_errors_fail_where_they_should() {
-    let (topology, _subs) = hub_with_silent_leaf();
+    let (topology, _subs) = common::hub_with_silent_leaf();
     let run = nats_trace(&[
         "-s",
         &topology.url("hub"),
@@ -156,20 +141,8 @@ no_auth_user: tracer"#,
         .start()
         .expect("server starts");
     let mut subs = Subscribers::new();
-    let url = topology.url("n1");
-    let (client, subscription) = subs.runtime.block_on(async {
-        let client =
-            async_nats::ConnectOptions::with_user_and_password("worker".into(), "pwd".into())
-                .name("denied")
-                .connect(url.as_str())
-                .await
-                .expect("worker connects");
-        let subscription = client.subscribe("bar.>").await.expect("subscribes");
-        client.flush().await.expect("flush");
-        (client, subscription)
-    });
-    subs.clients.push(client);
-    subs.subscriptions.push(subscription);
+    let worker = async_nats::ConnectOptions::with_user_and_password("worker".into(), "pwd".into());
+    subs.subscribe_with(worker, &topology.url("n1"), "denied", "bar.>", None);
     let run = nats_trace(&[
         "-s",
         &topology.url("n1"),
@@ -212,7 +185,7 @@ fn suite_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 #[test]
 fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
     let (supercluster, _subs) = common::demo_supercluster();
-    let (silent, _silent_subs) = hub_with_silent_leaf();
+    let (silent, _silent_subs) = common::hub_with_silent_leaf();
     let unreachable = {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

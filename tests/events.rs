@@ -35,21 +35,8 @@ fn project_dir() -> &'static Path {
 /// it to `subject`; kept alive by `subs`. (The tracer itself connects without credentials:
 /// the configs name it as `no_auth_user`.)
 fn subscribe_as(subs: &mut Subscribers, server_url: &str, user: &str, name: &str, subject: &str) {
-    let (client, subscription) = subs.runtime.block_on(async {
-        let client = async_nats::ConnectOptions::with_user_and_password(user.into(), "pwd".into())
-            .name(name)
-            .connect(server_url)
-            .await
-            .expect("subscriber connects");
-        let subscription = client
-            .subscribe(subject.to_string())
-            .await
-            .expect("subscribes");
-        client.flush().await.expect("flush");
-        (client, subscription)
-    });
-    subs.clients.push(client);
-    subs.subscriptions.push(subscription);
+    let options = async_nats::ConnectOptions::with_user_and_password(user.into(), "pwd".into());
+    subs.subscribe_with(options, server_url, name, subject, None);
 }
 
 /// Runs `nats-trace --raw ARGS SUBJECT` against `server` and splits the output; with
@@ -652,16 +639,7 @@ Errors: 2
 
 #[test]
 fn a_server_whose_trace_cannot_come_back_is_shown_missing() {
-    let topology = TopologyBuilder::new()
-        .server(ServerSpec::new("hub").leaf_listen())
-        .server(ServerSpec::new("leaf").leaf_remote("hub", r#"deny_exports: ["_INBOX.>"]"#))
-        .start()
-        .expect("servers start");
-    let mut subs = Subscribers::new();
-    subs.subscribe(&topology.url("leaf"), "edge-worker", "orders.new", None);
-    topology
-        .wait_for_interest("hub", "$G", "orders.new", 1)
-        .expect("interest");
+    let (topology, _subs) = common::hub_with_silent_leaf();
     let traced = trace(
         "missing-server",
         &topology,

@@ -126,38 +126,8 @@ impl Running {
 /// Subscribes a client called `name` on `url` that never reconnects to another server of
 /// the cluster when its own server dies (what would move its interest elsewhere).
 fn subscribe_pinned(subs: &mut Subscribers, url: &str, name: &str, subject: &str) {
-    let (client, subscription) = subs.runtime.block_on(async {
-        let client = async_nats::ConnectOptions::new()
-            .name(name)
-            .ignore_discovered_servers()
-            .connect(url)
-            .await
-            .expect("subscriber connects");
-        let subscription = client
-            .subscribe(subject.to_string())
-            .await
-            .expect("subscribes");
-        client.flush().await.expect("flush");
-        (client, subscription)
-    });
-    subs.clients.push(client);
-    subs.subscriptions.push(subscription);
-}
-
-/// A hub with a leafnode whose trace messages can never come back (its remote denies
-/// exporting `_INBOX.>`): a trace from the hub waits for the leaf until its timeout.
-fn hub_with_silent_leaf() -> (Topology, Subscribers) {
-    let topology = TopologyBuilder::new()
-        .server(ServerSpec::new("hub").leaf_listen())
-        .server(ServerSpec::new("leaf").leaf_remote("hub", r#"deny_exports: ["_INBOX.>"]"#))
-        .start()
-        .expect("servers start");
-    let mut subs = Subscribers::new();
-    subs.subscribe(&topology.url("leaf"), "edge-worker", "orders.new", None);
-    topology
-        .wait_for_interest("hub", "$G", "orders.new", 1)
-        .expect("interest");
-    (topology, subs)
+    let options = async_nats::ConnectOptions::new().ignore_discovered_servers();
+    subs.subscribe_with(options, url, name, subject, None);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,7 +298,7 @@ INCOMPLETE: 1 server trace(s) did not arrive: hop 1 \"leaf\"
 
 #[test]
 fn the_connected_server_stopping_during_collection_gives_the_partial_tree() {
-    let (mut topology, _subs) = hub_with_silent_leaf();
+    let (mut topology, _subs) = common::hub_with_silent_leaf();
     let mut running = Running::start(&[
         "-v",
         "-s",
@@ -359,7 +329,7 @@ fn the_connected_server_stopping_during_collection_gives_the_partial_tree() {
 
 #[test]
 fn ctrl_c_during_collection_prints_what_arrived_and_exits_130() {
-    let (topology, _subs) = hub_with_silent_leaf();
+    let (topology, _subs) = common::hub_with_silent_leaf();
     let mut running = Running::start(&[
         "-v",
         "-s",

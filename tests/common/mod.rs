@@ -149,8 +149,20 @@ impl Subscribers {
         subject: &str,
         queue: Option<&str>,
     ) -> usize {
+        self.subscribe_with(async_nats::ConnectOptions::new(), url, name, subject, queue)
+    }
+
+    /// As [`Subscribers::subscribe`], connecting with `options` (credentials, pinning, …).
+    pub fn subscribe_with(
+        &mut self,
+        options: async_nats::ConnectOptions,
+        url: &str,
+        name: &str,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> usize {
         let (client, subscription) = self.runtime.block_on(async {
-            let client = async_nats::ConnectOptions::new()
+            let client = options
                 .name(name)
                 .connect(url)
                 .await
@@ -220,4 +232,22 @@ pub fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
             .expect("interest propagates");
     }
     (topology, subscribers)
+}
+
+/// A hub with a leafnode whose trace messages can never come back (its remote denies
+/// exporting `_INBOX.>`), and a subscriber on the leaf for `orders.new`: a trace from the hub
+/// waits for the leaf until its timeout.
+pub fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
+    use nats_trace::topology::{ServerSpec, TopologyBuilder};
+    let topology = TopologyBuilder::new()
+        .server(ServerSpec::new("hub").leaf_listen())
+        .server(ServerSpec::new("leaf").leaf_remote("hub", r#"deny_exports: ["_INBOX.>"]"#))
+        .start()
+        .expect("servers start");
+    let mut subs = Subscribers::new();
+    subs.subscribe(&topology.url("leaf"), "edge-worker", "orders.new", None);
+    topology
+        .wait_for_interest("hub", "$G", "orders.new", 1)
+        .expect("interest");
+    (topology, subs)
 }
