@@ -388,6 +388,8 @@ struct Announcement {
     trace: usize,
     egress: usize,
     expects_trace: bool,
+    /// Whether the trace for the hop has arrived.
+    arrived: bool,
 }
 
 /// Collects trace messages in any order and knows, after each, whether the tree is complete.
@@ -495,8 +497,11 @@ impl Stitcher {
                 self.waiting_for_parent += 1;
             }
             self.parent_arrived(hop);
-            if self.announced.get(hop).is_some_and(|a| a.expects_trace) {
-                self.awaited -= 1;
+            if let Some(a) = self.announced.get_mut(hop) {
+                if a.expects_trace {
+                    self.awaited -= 1;
+                }
+                a.arrived = true;
             }
             self.by_hop.insert(hop.to_string(), index);
             true
@@ -527,6 +532,7 @@ impl Stitcher {
                                 trace: index,
                                 egress: position,
                                 expects_trace,
+                                arrived,
                             },
                         );
                     }
@@ -539,6 +545,7 @@ impl Stitcher {
                             trace: index,
                             egress: position,
                             expects_trace,
+                            arrived,
                         };
                     }
                     Some(_) => {}
@@ -651,25 +658,24 @@ impl Stitcher {
             }
         }
         // Where each hop was announced: the node and index of the egress with that hop.
-        let mut announced: HashMap<String, (NodeIndex, usize)> =
-            HashMap::with_capacity(announcements.len());
-        announced.extend(
-            announcements
-                .into_iter()
-                .filter_map(|(hop, a)| node_of_trace[a.trace].map(|ix| (hop, (ix, a.egress)))),
-        );
-        // Placeholders for egresses whose server never reported, in egress order.
-        let mut unreported: Vec<(&String, &(NodeIndex, usize))> = announced
+        let announcer = |a: &Announcement| node_of_trace[a.trace].map(|ix| (ix, a.egress));
+        // Placeholders for egresses whose server never reported, in egress order (a trace
+        // detached for the placeholder budget arrived but has no node: it gets one too).
+        let mut unreported: Vec<(&String, (NodeIndex, usize))> = announcements
             .iter()
-            .filter(|(hop, (parent, index))| {
-                !node_of_hop.contains_key(*hop)
-                    && graph[*parent].egresses[*index].egress.expects_trace()
+            .filter(|(hop, a)| {
+                // Only a hop whose trace did not arrive (or was detached) can lack a node;
+                // the lookup also skips hops given a placeholder as a missing parent above.
+                a.expects_trace
+                    && (!a.arrived || !too_deep.is_empty())
+                    && !node_of_hop.contains_key(*hop)
             })
+            .filter_map(|(hop, a)| announcer(a).map(|at| (hop, at)))
             .collect();
-        unreported.sort_unstable_by_key(|(_, at)| **at);
+        unreported.sort_unstable_by_key(|(_, at)| *at);
         for (hop, (parent, index)) in unreported {
             let mut node = make_node(None, hop.clone(), false);
-            node.expected_name = graph[*parent].egresses[*index].egress.name.clone();
+            node.expected_name = graph[parent].egresses[index].egress.name.clone();
             let ix = graph.add_node(node);
             node_of_hop.insert(hop.clone(), ix);
         }
@@ -680,12 +686,11 @@ impl Stitcher {
         let children: Vec<NodeIndex> = graph.node_indices().filter(|ix| *ix != root).collect();
         for child in children {
             let child_hop = graph[child].hop.as_str();
-            let parent = node_of_hop[parent_hop(child_hop)];
-            match announced.get(child_hop) {
-                Some(&(announcer, index)) if announcer == parent => {
+            match announcements.get(child_hop).and_then(announcer) {
+                Some((parent, index)) => {
                     graph.add_edge(parent, child, index);
                 }
-                _ => unlisted.push((parent, child)),
+                None => unlisted.push((node_of_hop[parent_hop(child_hop)], child)),
             }
         }
         unlisted.sort_by(|a, b| {
