@@ -170,6 +170,19 @@ impl TopologyBuilder {
         self
     }
 
+    /// Changes the spec of the server called `name` (no-op when there is none), e.g. to give
+    /// one server of a predefined topology JetStream.
+    pub fn configure(
+        mut self,
+        name: &str,
+        change: impl FnOnce(ServerSpec) -> ServerSpec,
+    ) -> TopologyBuilder {
+        if let Some(spec) = self.servers.iter_mut().find(|s| s.name == name) {
+            *spec = change(std::mem::take(spec));
+        }
+        self
+    }
+
     /// Configuration appended to every server (accounts, system account, …).
     pub fn common(mut self, config: &str) -> TopologyBuilder {
         self.common.push_str(config);

@@ -678,23 +678,9 @@ INCOMPLETE: 1 server trace(s) did not arrive: hop 1 "leaf"
 
 #[test]
 fn client_route_gateway_leafnode_chain_with_jetstream_on_a_remote_server() {
-    let topology = TopologyBuilder::new()
-        .common("accounts { SYS: {} }\nsystem_account: SYS")
-        .server(ServerSpec::new("e1").cluster("EAST").gateway())
-        .server(ServerSpec::new("e2").cluster("EAST").gateway())
-        .server(ServerSpec::new("w1").cluster("WEST").gateway())
-        .server(
-            ServerSpec::new("w2")
-                .cluster("WEST")
-                .gateway()
-                .leaf_listen(),
-        )
-        .server(ServerSpec::new("leaf1").leaf_listen().leaf_remote("w2", ""))
-        .server(
-            ServerSpec::new("leaf2")
-                .leaf_remote("leaf1", "")
-                .jetstream_domain("edge"),
-        )
+    // The demo's supercluster, with JetStream (its own domain) on the last leafnode.
+    let topology = Topology::supercluster_builder()
+        .configure("leaf2", |spec| spec.jetstream_domain("edge"))
         .start()
         .expect("servers start");
     let mut subs = Subscribers::new();

@@ -226,16 +226,7 @@ Egress Count:
 
 #[test]
 fn a_frozen_leafnode_server_is_shown_missing_and_the_trace_is_incomplete() {
-    let topology = TopologyBuilder::new()
-        .server(ServerSpec::new("hub").leaf_listen())
-        .server(ServerSpec::new("leaf").leaf_remote("hub", ""))
-        .start()
-        .expect("servers start");
-    let mut subs = Subscribers::new();
-    subs.subscribe(&topology.url("leaf"), "edge-worker", "orders.new", None);
-    topology
-        .wait_for_interest("hub", "$G", "orders.new", 1)
-        .expect("interest");
+    let (topology, _subs) = common::hub_with_leaf("");
     let leaf_pid = topology.server("leaf").expect("leaf").pid;
 
     // A frozen (SIGSTOP) server keeps its connections: the hub still forwards to it, and

@@ -234,14 +234,13 @@ pub fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
     (topology, subscribers)
 }
 
-/// A hub with a leafnode whose trace messages can never come back (its remote denies
-/// exporting `_INBOX.>`), and a subscriber on the leaf for `orders.new`: a trace from the hub
-/// waits for the leaf until its timeout.
-pub fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
+/// A hub with a leafnode whose remote has `remote_config` (e.g. a `deny_exports`), and a
+/// subscriber on the leaf for `orders.new` whose interest has reached the hub.
+pub fn hub_with_leaf(remote_config: &str) -> (nats_trace::topology::Topology, Subscribers) {
     use nats_trace::topology::{ServerSpec, TopologyBuilder};
     let topology = TopologyBuilder::new()
         .server(ServerSpec::new("hub").leaf_listen())
-        .server(ServerSpec::new("leaf").leaf_remote("hub", r#"deny_exports: ["_INBOX.>"]"#))
+        .server(ServerSpec::new("leaf").leaf_remote("hub", remote_config))
         .start()
         .expect("servers start");
     let mut subs = Subscribers::new();
@@ -250,4 +249,10 @@ pub fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
         .wait_for_interest("hub", "$G", "orders.new", 1)
         .expect("interest");
     (topology, subs)
+}
+
+/// A hub with a leafnode whose trace messages can never come back (its remote denies
+/// exporting `_INBOX.>`): a trace from the hub waits for the leaf until its timeout.
+pub fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
+    hub_with_leaf(r#"deny_exports: ["_INBOX.>"]"#)
 }
