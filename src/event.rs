@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -177,17 +178,17 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ServerInfo {
     #[serde(default)]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub host: String,
+    pub name: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub host: CompactString,
     #[serde(default)]
-    pub id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub cluster: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub domain: String,
+    pub id: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub cluster: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub domain: CompactString,
     #[serde(default, rename = "ver")]
-    pub version: String,
+    pub version: CompactString,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(default)]
@@ -201,7 +202,7 @@ pub struct ServerInfo {
 /// than a map of lists: a trace carries a handful of headers, and thousands of traces must
 /// stay compact.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers(pub Vec<(CompactString, CompactString)>);
 
 impl Headers {
     pub fn is_empty(&self) -> bool {
@@ -248,10 +249,12 @@ impl<'de> Deserialize<'de> for Headers {
                 mut map: A,
             ) -> Result<Headers, A::Error> {
                 let mut headers = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
-                while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
+                while let Some((name, values)) =
+                    map.next_entry::<CompactString, Vec<CompactString>>()?
+                {
                     if values.is_empty() {
                         // A name without values is kept, with an empty value.
-                        headers.push((name, String::new()));
+                        headers.push((name, CompactString::default()));
                     } else {
                         headers.extend(values.into_iter().map(|v| (name.clone(), v)));
                     }
@@ -292,14 +295,14 @@ pub struct Ingress {
     pub kind: ConnKind,
     #[serde(default)]
     pub cid: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub name: CompactString,
     #[serde(default, rename = "acc")]
-    pub account: String,
+    pub account: CompactString,
     #[serde(default, rename = "subj")]
-    pub subject: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
+    pub subject: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub error: CompactString,
 }
 
 /// A subject mapping changed the subject (`sm`).
@@ -307,7 +310,7 @@ pub struct Ingress {
 pub struct SubjectMapping {
     pub ts: Timestamp,
     #[serde(default, rename = "to")]
-    pub mapped_to: String,
+    pub mapped_to: CompactString,
 }
 
 /// The message crossed a stream export into another account (`se`).
@@ -315,9 +318,9 @@ pub struct SubjectMapping {
 pub struct StreamExport {
     pub ts: Timestamp,
     #[serde(default, rename = "acc")]
-    pub account: String,
+    pub account: CompactString,
     #[serde(default)]
-    pub to: String,
+    pub to: CompactString,
 }
 
 /// The message crossed a service import into another account (`si`).
@@ -325,11 +328,11 @@ pub struct StreamExport {
 pub struct ServiceImport {
     pub ts: Timestamp,
     #[serde(default, rename = "acc")]
-    pub account: String,
+    pub account: CompactString,
     #[serde(default)]
-    pub from: String,
+    pub from: CompactString,
     #[serde(default)]
-    pub to: String,
+    pub to: CompactString,
 }
 
 /// The message reached a JetStream stream (`js`).
@@ -337,13 +340,13 @@ pub struct ServiceImport {
 pub struct JetStream {
     pub ts: Timestamp,
     #[serde(default)]
-    pub stream: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub subject: String,
+    pub stream: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub subject: CompactString,
     #[serde(default, rename = "nointerest")]
     pub no_interest: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub error: CompactString,
 }
 
 /// How the message left the server (`eg`).
@@ -353,19 +356,27 @@ pub struct Egress {
     pub kind: ConnKind,
     #[serde(default)]
     pub cid: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub name: CompactString,
     /// The hop id the next server receives in `Nats-Trace-Hop`; empty for clients.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub hop: String,
-    #[serde(default, rename = "acc", skip_serializing_if = "String::is_empty")]
-    pub account: String,
-    #[serde(default, rename = "sub", skip_serializing_if = "String::is_empty")]
-    pub subscription: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub queue: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub hop: CompactString,
+    #[serde(
+        default,
+        rename = "acc",
+        skip_serializing_if = "CompactString::is_empty"
+    )]
+    pub account: CompactString,
+    #[serde(
+        default,
+        rename = "sub",
+        skip_serializing_if = "CompactString::is_empty"
+    )]
+    pub subscription: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub queue: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub error: CompactString,
 }
 
 impl Egress {
@@ -480,8 +491,10 @@ impl Serialize for Event {
 /// One server's trace message.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TraceMessage {
+    /// Boxed: the server's details are only read when rendering, and a small
+    /// `TraceMessage` is cheap to move through the stitcher.
     #[serde(default)]
-    pub server: ServerInfo,
+    pub server: Box<ServerInfo>,
     #[serde(default)]
     pub request: TraceRequest,
     /// How many other servers this server forwarded the message to.

@@ -211,10 +211,10 @@ pub fn shape(graph: &TraceGraph) -> Vec<(bool, String, usize, usize)> {
     starts
         .flat_map(|start| graph.walk(start))
         .map(|step| match step {
-            Step::Server { node, depth } => (true, graph.node(node).hop.clone(), depth, 0),
+            Step::Server { node, depth } => (true, graph.node(node).hop.to_string(), depth, 0),
             Step::Egress {
                 node, index, depth, ..
-            } => (false, graph.node(node).hop.clone(), depth, index),
+            } => (false, graph.node(node).hop.to_string(), depth, index),
         })
         .collect()
 }
@@ -242,8 +242,12 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     let mut starts = vec![graph.root];
     starts.extend(graph.detached.iter().copied());
     for start in starts {
-        let steps = graph.walk(start);
-        assert_eq!(steps, graph.walk(start), "walk order is deterministic");
+        let steps: Vec<Step> = graph.walk(start).collect();
+        assert_eq!(
+            steps,
+            graph.walk(start).collect::<Vec<_>>(),
+            "walk order is deterministic"
+        );
         let mut depths = std::collections::HashMap::new();
         // After an egress leading to a child, the child must come next, one level deeper.
         let mut next_child: Option<(petgraph::graph::NodeIndex, usize)> = None;

@@ -8,9 +8,8 @@
 //! dropped; traces that cannot be placed (a second origin, a repeated hop, no hop at all) are
 //! kept as detached nodes with a [`Problem`] saying why.
 
-use foldhash::HashMap;
-use foldhash::{HashMapExt, HashSet, HashSetExt};
-use std::cmp::Ordering;
+use compact_str::CompactString;
+use foldhash::{HashSet, HashSetExt};
 use std::sync::Arc;
 
 use petgraph::Direction;
@@ -18,6 +17,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
+use crate::hop::HopMap;
+pub use crate::hop::{compare_hops, parent_hop};
 
 /// The most bytes of hop text spent on placeholders for servers above a received trace that
 /// never reported (the ancestors of a deep trace). Each placeholder holds its whole hop, so a
@@ -27,47 +28,6 @@ pub const MAX_PLACEHOLDER_BYTES: usize = 32 * 1024 * 1024;
 
 /// What one placeholder costs besides its hop text, for [`MAX_PLACEHOLDER_BYTES`].
 const PLACEHOLDER_OVERHEAD: usize = 256;
-
-/// The parent hop of `hop`: `"1.2"` → `"1"`, `"1"` → `""` (the origin).
-pub fn parent_hop(hop: &str) -> &str {
-    match hop.rfind('.') {
-        Some(pos) => &hop[..pos],
-        None => "",
-    }
-}
-
-/// Orders hops numerically per dotted component: `1.2` < `1.10` < `2`.
-pub fn compare_hops(a: &str, b: &str) -> Ordering {
-    let mut left = a.split('.');
-    let mut right = b.split('.');
-    loop {
-        match (left.next(), right.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let ord = compare_component(x, y);
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-        }
-    }
-}
-
-fn compare_component(x: &str, y: &str) -> Ordering {
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    match (numeric(x), numeric(y)) {
-        (true, true) => {
-            let x = x.trim_start_matches('0');
-            let y = y.trim_start_matches('0');
-            x.len().cmp(&y.len()).then_with(|| x.cmp(y))
-        }
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => x.cmp(y),
-    }
-}
 
 /// Something about the received traces that does not fit one tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,11 +101,12 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerNode {
     /// The `Nats-Trace-Hop` this server received the message with; `""` for the origin.
-    pub hop: String,
+    /// Hops are short, so they are kept inline rather than each in its own allocation.
+    pub hop: CompactString,
     /// The server's trace message; `None` when it never arrived.
-    pub trace: Option<TraceMessage>,
+    pub trace: Option<Box<TraceMessage>>,
     /// For a missing server: the name its neighbours know it by (may be empty).
-    pub expected_name: String,
+    pub expected_name: CompactString,
     /// The egresses of this server in the server's order, plus, for a missing server or one
     /// that failed to list a child, synthetic egresses standing for the children that arrived.
     pub egresses: Vec<EgressEntry>,
@@ -193,6 +154,47 @@ pub struct TraceGraph {
     /// Traces that could not be placed, in arrival order.
     pub detached: Vec<NodeIndex>,
     pub problems: Vec<Problem>,
+    /// Counted while the nodes were made, when each trace was at hand, so that the summary
+    /// lines need no second pass over thousands of traces.
+    tally: Tally,
+}
+
+/// What [`TraceGraph`]'s summaries report, counted once in [`Stitcher::finish`].
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// Egresses (and JetStream events) by kind slot: the kinds 0..=6, then all others.
+    kinds: [usize; 8],
+    /// Ingress, egress and JetStream errors.
+    errors: usize,
+    /// Servers whose trace did not arrive, in node order.
+    missing: Vec<NodeIndex>,
+}
+
+impl Tally {
+    fn slot(kind: ConnKind) -> usize {
+        match kind.number() {
+            n @ 0..=6 => n as usize,
+            _ => 7,
+        }
+    }
+
+    /// Counts the events of one server's trace.
+    fn trace(&mut self, trace: &TraceMessage) {
+        for event in &trace.events {
+            match event {
+                Event::Ingress(i) => self.errors += usize::from(!i.error.is_empty()),
+                Event::Egress(e) => {
+                    self.kinds[Tally::slot(e.kind)] += 1;
+                    self.errors += usize::from(!e.error.is_empty());
+                }
+                Event::JetStream(j) => {
+                    self.kinds[Tally::slot(ConnKind::JetStream)] += 1;
+                    self.errors += usize::from(!j.error.is_empty());
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// One step of a depth-first walk of the tree, in display order.
@@ -233,37 +235,14 @@ impl TraceGraph {
             .map(|e| (e.source(), *e.weight()))
     }
 
-    /// Depth-first walk from `start`, without recursion (chains may be very deep).
-    pub fn walk(&self, start: NodeIndex) -> Vec<Step> {
-        enum Work {
-            Server(NodeIndex, usize),
-            Egress(NodeIndex, usize, usize, Option<NodeIndex>),
+    /// Depth-first walk from `start` in display order, step by step, without recursion
+    /// (chains may be very deep) and without materialising the whole order.
+    pub fn walk(&self, start: NodeIndex) -> Walk<'_> {
+        Walk {
+            graph: self,
+            stack: vec![WalkWork::Server(start, 0)],
+            children: Vec::new(),
         }
-        let mut steps = Vec::with_capacity(self.graph.node_count() * 2);
-        let mut stack = vec![Work::Server(start, 0)];
-        while let Some(work) = stack.pop() {
-            match work {
-                Work::Server(node, depth) => {
-                    steps.push(Step::Server { node, depth });
-                    let children = self.children_by_egress(node);
-                    for (index, child) in children.into_iter().enumerate().rev() {
-                        stack.push(Work::Egress(node, index, depth, child));
-                    }
-                }
-                Work::Egress(node, index, depth, child) => {
-                    steps.push(Step::Egress {
-                        node,
-                        index,
-                        depth,
-                        child,
-                    });
-                    if let Some(child) = child {
-                        stack.push(Work::Server(child, depth + 1));
-                    }
-                }
-            }
-        }
-        steps
     }
 
     /// Every node: the tree from the root, then each detached node.
@@ -274,7 +253,7 @@ impl TraceGraph {
     /// True when every expected server trace arrived: no node is missing and no trace had to
     /// be detached for lack of room for its missing ancestors.
     pub fn is_complete(&self) -> bool {
-        self.graph.node_weights().all(|n| !n.is_missing())
+        self.tally.missing.is_empty()
             && !self
                 .problems
                 .iter()
@@ -283,7 +262,7 @@ impl TraceGraph {
 
     /// Servers whose trace did not arrive.
     pub fn missing(&self) -> impl Iterator<Item = &ServerNode> {
-        self.graph.node_weights().filter(|n| n.is_missing())
+        self.tally.missing.iter().map(|&ix| &self.graph[ix])
     }
 
     /// The origin ingress timestamp, the reference for relative times.
@@ -298,23 +277,9 @@ impl TraceGraph {
     /// Egress counts by kind name, JetStream counted per stream event; ordered by count
     /// (largest first), then by name.
     pub fn egress_counts(&self) -> Vec<(&'static str, usize)> {
-        // Counted by kind number: the known kinds 0..=6, anything else in one "unknown" slot.
-        let mut counts = [0usize; 8];
-        let slot = |kind: ConnKind| match kind.number() {
-            n @ 0..=6 => n as usize,
-            _ => 7,
-        };
-        for node in self.graph.node_weights() {
-            for entry in &node.egresses {
-                counts[slot(entry.egress.kind)] += 1;
-            }
-            for event in node.events() {
-                if let Event::JetStream(_) = event {
-                    counts[slot(ConnKind::JetStream)] += 1;
-                }
-            }
-        }
-        let mut rows: Vec<(&'static str, usize)> = counts
+        let mut rows: Vec<(&'static str, usize)> = self
+            .tally
+            .kinds
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
@@ -327,16 +292,7 @@ impl TraceGraph {
     /// How many errors the servers reported (ingress, egress and JetStream), without
     /// walking the tree.
     pub fn error_count(&self) -> usize {
-        self.graph
-            .node_weights()
-            .flat_map(|n| n.events())
-            .filter(|event| match event {
-                Event::Ingress(i) => !i.error.is_empty(),
-                Event::Egress(e) => !e.error.is_empty(),
-                Event::JetStream(j) => !j.error.is_empty(),
-                _ => false,
-            })
-            .count()
+        self.tally.errors
     }
 
     /// Every error reported anywhere: ingress, egress and JetStream, with the server, in tree
@@ -346,7 +302,7 @@ impl TraceGraph {
         if self.error_count() == 0 {
             return out;
         }
-        let order = self.walk(self.root).into_iter().filter_map(|s| match s {
+        let order = self.walk(self.root).filter_map(|s| match s {
             Step::Server { node, .. } => Some(node),
             Step::Egress { .. } => None,
         });
@@ -362,13 +318,65 @@ impl TraceGraph {
                 };
                 out.push(ReportedError {
                     server: node.server_name().to_string(),
-                    hop: node.hop.clone(),
+                    hop: node.hop.to_string(),
                     kind,
-                    message: message.clone(),
+                    message: message.to_string(),
                 });
             }
         }
         out
+    }
+}
+
+/// What is left to visit in a [`Walk`].
+#[derive(Debug, Clone, Copy)]
+enum WalkWork {
+    Server(NodeIndex, usize),
+    Egress(NodeIndex, usize, usize, Option<NodeIndex>),
+}
+
+/// The depth-first walk of [`TraceGraph::walk`]: an explicit stack, one buffer reused for
+/// each server's children.
+#[derive(Debug)]
+pub struct Walk<'a> {
+    graph: &'a TraceGraph,
+    stack: Vec<WalkWork>,
+    children: Vec<Option<NodeIndex>>,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        match self.stack.pop()? {
+            WalkWork::Server(node, depth) => {
+                let egresses = self.graph.graph[node].egresses.len();
+                self.children.clear();
+                self.children.resize(egresses, None);
+                for edge in self.graph.graph.edges_directed(node, Direction::Outgoing) {
+                    if let Some(slot) = self.children.get_mut(*edge.weight()) {
+                        *slot = Some(edge.target());
+                    }
+                }
+                self.stack.reserve(egresses);
+                for (index, child) in self.children.iter().enumerate().rev() {
+                    self.stack
+                        .push(WalkWork::Egress(node, index, depth, *child));
+                }
+                Some(Step::Server { node, depth })
+            }
+            WalkWork::Egress(node, index, depth, child) => {
+                if let Some(child) = child {
+                    self.stack.push(WalkWork::Server(child, depth + 1));
+                }
+                Some(Step::Egress {
+                    node,
+                    index,
+                    depth,
+                    child,
+                })
+            }
+        }
     }
 }
 
@@ -388,26 +396,46 @@ struct Announcement {
     trace: usize,
     egress: usize,
     expects_trace: bool,
-    /// Whether the trace for the hop has arrived.
-    arrived: bool,
+}
+
+/// What is known of one hop: the trace that arrived with it, the egress that announced it.
+/// One table entry for both, so that each arrival and each announcement is a single lookup.
+#[derive(Debug, Clone, Copy, Default)]
+struct HopState {
+    /// Arrival index of the placed trace received with this hop.
+    trace: Option<usize>,
+    announcement: Option<Announcement>,
 }
 
 /// Collects trace messages in any order and knows, after each, whether the tree is complete.
+///
+/// Everything [`Stitcher::finish`] needs to link a server to its parent is found while the
+/// traces arrive (each arrival looks up its own hop and the hops it announces, nothing
+/// else), so that finishing touches each trace once and looks nothing up by hop unless a
+/// server is missing.
 #[derive(Debug, Default)]
 pub struct Stitcher {
-    traces: Vec<TraceMessage>,
+    // Boxed: each trace is moved from here into its node; a pointer moves cheaper than
+    // the message, and the node keeps it where it was first put.
+    #[allow(clippy::vec_box)]
+    traces: Vec<Box<TraceMessage>>,
+    /// The hop each trace arrived with, by arrival index (empty for the origin).
+    hops: Vec<CompactString>,
+    /// For each placed remote trace, the egress of a placed trace that announced its hop:
+    /// (arrival index of the announcing trace, position among its egresses).
+    links: Vec<Option<(usize, usize)>>,
     origin: Option<usize>,
-    by_hop: HashMap<String, usize>,
+    /// Every hop seen: placed remote traces by their hop, and the hops announced by
+    /// egresses of placed traces (the trace, the position of the egress among its
+    /// egresses, and whether that egress expects a trace back).
+    by_hop: HopMap<HopState>,
     /// Indices of traces that cannot be placed.
     detached: Vec<usize>,
     problems: Vec<Problem>,
-    /// Hops announced by egresses of placed traces: the trace and the position of the egress
-    /// among its egresses, and whether that egress expects a trace back.
-    announced: HashMap<String, Announcement>,
     /// Announced hops whose trace has not arrived.
     awaited: usize,
     /// Placed remote traces whose parent's trace has not arrived, by parent hop.
-    orphans: HashMap<String, usize>,
+    orphans: HopMap<usize>,
     /// The sum of `orphans`.
     waiting_for_parent: usize,
 }
@@ -441,8 +469,13 @@ impl Stitcher {
         if hop.is_empty() {
             self.origin.is_some()
         } else {
-            self.by_hop.contains_key(hop)
+            self.trace_at(hop).is_some()
         }
+    }
+
+    /// The arrival index of the placed remote trace received with `hop`.
+    fn trace_at(&self, hop: &str) -> Option<usize> {
+        self.by_hop.get(hop).and_then(|state| state.trace)
     }
 
     /// Records that the trace for `hop` arrived: the traces waiting for it wait no more.
@@ -464,7 +497,8 @@ impl Stitcher {
     pub fn add(&mut self, trace: TraceMessage) {
         let index = self.traces.len();
         let hop = trace.hop();
-        let name = || trace.server.name.clone();
+        let mut link = None;
+        let name = || trace.server.name.to_string();
         if trace.ingress().is_none() {
             self.problems.push(Problem::NoIngress {
                 server: name(),
@@ -484,213 +518,236 @@ impl Stitcher {
                 self.parent_arrived("");
                 true
             }
-        } else if self.by_hop.contains_key(hop) {
-            self.problems.push(Problem::DuplicateHop {
-                hop: hop.to_string(),
-                server: name(),
-            });
-            false
         } else {
-            let parent = parent_hop(hop);
-            if !self.arrived(parent) {
-                *self.orphans.entry(parent.to_string()).or_default() += 1;
-                self.waiting_for_parent += 1;
-            }
-            self.parent_arrived(hop);
-            if let Some(a) = self.announced.get_mut(hop) {
-                if a.expects_trace {
-                    self.awaited -= 1;
+            let state = self.by_hop.entry(hop.into()).or_default();
+            if state.trace.is_some() {
+                self.problems.push(Problem::DuplicateHop {
+                    hop: hop.to_string(),
+                    server: name(),
+                });
+                false
+            } else {
+                state.trace = Some(index);
+                if let Some(a) = state.announcement {
+                    if a.expects_trace {
+                        self.awaited -= 1;
+                    }
+                    link = Some((a.trace, a.egress));
                 }
-                a.arrived = true;
+                let parent = parent_hop(hop);
+                if !self.arrived(parent) {
+                    *self.orphans.entry(parent.into()).or_default() += 1;
+                    self.waiting_for_parent += 1;
+                }
+                self.parent_arrived(hop);
+                true
             }
-            self.by_hop.insert(hop.to_string(), index);
-            true
         };
         if placed {
-            self.announced.reserve(trace.egresses().count());
-            for (position, egress) in trace.egresses().enumerate() {
-                if egress.hop.is_empty() {
-                    continue;
-                }
-                if parent_hop(&egress.hop) != hop {
-                    self.problems.push(Problem::StrayEgressHop {
-                        server: trace.server.name.clone(),
-                        hop: egress.hop.clone(),
-                    });
-                    continue;
-                }
-                let expects_trace = egress.expects_trace();
-                let arrived = !self.by_hop.is_empty() && self.by_hop.contains_key(&egress.hop);
-                match self.announced.get_mut(&egress.hop) {
-                    None => {
-                        if expects_trace && !arrived {
-                            self.awaited += 1;
-                        }
-                        self.announced.insert(
-                            egress.hop.clone(),
-                            Announcement {
-                                trace: index,
-                                egress: position,
-                                expects_trace,
-                                arrived,
-                            },
-                        );
-                    }
-                    // A hop listed twice: the egress that expects a trace back is the one.
-                    Some(first) if !first.expects_trace && expects_trace => {
-                        if !arrived {
-                            self.awaited += 1;
-                        }
-                        *first = Announcement {
-                            trace: index,
-                            egress: position,
-                            expects_trace,
-                            arrived,
-                        };
-                    }
-                    Some(_) => {}
-                }
-            }
-            // The awaited traces will land here: make room once rather than regrow.
-            self.by_hop.reserve(self.awaited);
+            self.announce_egresses(index, hop, &trace);
         } else {
             self.detached.push(index);
         }
-        self.traces.push(trace);
+        self.hops.push(hop.into());
+        self.links.push(link);
+        self.traces.push(Box::new(trace));
+    }
+
+    /// Records the hops the egresses of the placed trace `index` (received with `hop`) lead
+    /// to, linking the traces of those hops that already arrived.
+    fn announce_egresses(&mut self, index: usize, hop: &str, trace: &TraceMessage) {
+        self.by_hop.reserve(trace.egresses().count());
+        for (position, egress) in trace.egresses().enumerate() {
+            if egress.hop.is_empty() {
+                continue;
+            }
+            if parent_hop(&egress.hop) != hop {
+                self.problems.push(Problem::StrayEgressHop {
+                    server: trace.server.name.to_string(),
+                    hop: egress.hop.to_string(),
+                });
+                continue;
+            }
+            let expects_trace = egress.expects_trace();
+            let announcement = Announcement {
+                trace: index,
+                egress: position,
+                expects_trace,
+            };
+            let state = self.by_hop.entry(egress.hop.as_str().into()).or_default();
+            match state.announcement {
+                // A hop listed twice: the egress that expects a trace back is the one.
+                Some(first) if first.expects_trace || !expects_trace => continue,
+                _ => {}
+            }
+            state.announcement = Some(announcement);
+            match state.trace {
+                Some(child) => self.links[child] = Some((index, position)),
+                None if expects_trace => self.awaited += 1,
+                None => {}
+            }
+        }
+        // The awaited traces will arrive: make room once rather than regrow.
+        self.traces.reserve(self.awaited);
+        self.hops.reserve(self.awaited);
+        self.links.reserve(self.awaited);
     }
 
     /// Builds the route tree from everything taken.
     pub fn finish(self) -> TraceGraph {
         let Stitcher {
             traces,
+            mut hops,
+            links,
             origin,
             by_hop,
-            detached,
-            problems,
-            announced: announcements,
+            mut detached,
+            mut problems,
             waiting_for_parent,
             ..
         } = self;
-        let mut slots: Vec<Option<TraceMessage>> = traces.into_iter().map(Some).collect();
-        let mut graph: DiGraph<ServerNode, usize> =
-            DiGraph::with_capacity(slots.len() + 1, slots.len());
-        let mut node_of_hop: HashMap<String, NodeIndex> = HashMap::with_capacity(by_hop.len() + 1);
+        let received = traces.len();
+        let mut slots: Vec<Option<Box<TraceMessage>>> = traces.into_iter().map(Some).collect();
+        let mut graph: DiGraph<ServerNode, usize> = DiGraph::with_capacity(received + 1, received);
 
-        let make_node = |trace: Option<TraceMessage>, hop: String, detached: bool| {
-            let egresses = trace
-                .as_ref()
-                .map(|t| {
-                    t.egress_handles()
-                        .map(|e| EgressEntry {
-                            egress: Arc::clone(e),
-                            synthetic: false,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            ServerNode {
-                hop,
-                trace,
-                expected_name: String::new(),
-                egresses,
-                detached,
-            }
-        };
-
+        let mut tally = Tally::default();
         let root_trace = origin.and_then(|i| slots[i].take());
-        let root = graph.add_node(make_node(root_trace, String::new(), false));
-        node_of_hop.insert(String::new(), root);
-
-        // Place received remote traces in arrival order, except those whose missing
-        // ancestors would not fit in the placeholder budget: they join the detached ones.
-        let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; slots.len()];
-        if let Some(i) = origin {
-            node_of_trace[i] = Some(root);
+        let root = graph.add_node(make_node(
+            root_trace,
+            CompactString::default(),
+            false,
+            &mut tally,
+        ));
+        if graph[root].is_missing() {
+            tally.missing.push(root);
         }
-        let mut placed: Vec<(usize, String)> =
-            by_hop.into_iter().map(|(hop, i)| (i, hop)).collect();
-        placed.sort_unstable_by_key(|(i, _)| *i);
-        // Placeholders for missing ancestors are only needed when a trace waits for its parent.
+
+        // Placed remote traces, in arrival order.
+        let mut is_detached = vec![false; received];
+        for &i in &detached {
+            is_detached[i] = true;
+        }
+        let mut placed: Vec<usize> = (0..received)
+            .filter(|&i| Some(i) != origin && !is_detached[i])
+            .collect();
+        // Placeholders for missing ancestors are only needed when a trace waits for its
+        // parent; those whose missing ancestors would not fit in the placeholder budget join
+        // the detached ones.
         let too_deep = if waiting_for_parent == 0 {
             HashSet::new()
         } else {
-            over_placeholder_budget(&placed)
+            let pairs: Vec<(usize, &str)> = placed.iter().map(|&i| (i, hops[i].as_str())).collect();
+            over_placeholder_budget(&pairs)
         };
-        let mut problems = problems;
-        let mut detached = detached;
         if !too_deep.is_empty() {
-            for (index, hop) in placed.iter().filter(|(i, _)| too_deep.contains(i)) {
-                let server = slots[*index]
+            for &index in placed.iter().filter(|i| too_deep.contains(*i)) {
+                let server = slots[index]
                     .as_ref()
-                    .map(|t| t.server.name.clone())
+                    .map(|t| t.server.name.to_string())
                     .unwrap_or_default();
                 problems.push(Problem::TooManyMissingAncestors {
                     server,
-                    hop: hop.clone(),
+                    hop: hops[index].to_string(),
                 });
-                detached.push(*index);
+                detached.push(index);
             }
-            placed.retain(|(i, _)| !too_deep.contains(i));
+            placed.retain(|i| !too_deep.contains(i));
         }
-        let mut placed_hops: Vec<NodeIndex> = Vec::with_capacity(placed.len());
-        for (index, hop) in placed {
-            let trace = slots[index].take();
-            let ix = graph.add_node(make_node(trace, hop.clone(), false));
+
+        // A node per placed trace; `trace_of_node` says which trace each node holds.
+        let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; received];
+        let mut trace_of_node: Vec<Option<usize>> = Vec::with_capacity(received + 1);
+        trace_of_node.push(origin);
+        if let Some(i) = origin {
+            node_of_trace[i] = Some(root);
+        }
+        for &index in &placed {
+            let hop = if too_deep.is_empty() {
+                std::mem::take(&mut hops[index])
+            } else {
+                hops[index].clone()
+            };
+            let ix = graph.add_node(make_node(slots[index].take(), hop, false, &mut tally));
             node_of_trace[index] = Some(ix);
-            node_of_hop.insert(hop, ix);
-            placed_hops.push(ix);
+            trace_of_node.push(Some(index));
         }
+        let mut nodes = NodesByHop {
+            root,
+            by_hop: &by_hop,
+            node_of_trace: &node_of_trace,
+            placeholders: HopMap::default(),
+        };
         // Placeholders for parents that never arrived, walking up from each received trace
         // until an existing node: each placeholder is made once.
-        for ix in placed_hops {
-            if node_of_hop.contains_key(parent_hop(&graph[ix].hop)) {
-                continue;
-            }
-            let mut child = graph[ix].hop.clone();
-            loop {
-                let parent = parent_hop(&child).to_string();
-                if node_of_hop.contains_key(&parent) {
-                    break;
+        if waiting_for_parent > 0 {
+            for &index in &placed {
+                let Some(ix) = node_of_trace[index] else {
+                    continue;
+                };
+                let mut child = graph[ix].hop.clone();
+                loop {
+                    let parent = parent_hop(&child);
+                    if nodes.get(parent).is_some() {
+                        break;
+                    }
+                    let parent = CompactString::from(parent);
+                    let ix = graph.add_node(make_node(None, parent.clone(), false, &mut tally));
+                    tally.missing.push(ix);
+                    trace_of_node.push(None);
+                    nodes.placeholders.insert(parent.clone(), ix);
+                    child = parent;
                 }
-                let ix = graph.add_node(make_node(None, parent.clone(), false));
-                node_of_hop.insert(parent.clone(), ix);
-                child = parent;
             }
         }
         // Where each hop was announced: the node and index of the egress with that hop.
         let announcer = |a: &Announcement| node_of_trace[a.trace].map(|ix| (ix, a.egress));
         // Placeholders for egresses whose server never reported, in egress order (a trace
         // detached for the placeholder budget arrived but has no node: it gets one too).
-        let mut unreported: Vec<(&String, (NodeIndex, usize))> = announcements
+        let mut unreported: Vec<(&CompactString, (NodeIndex, usize))> = by_hop
             .iter()
-            .filter(|(hop, a)| {
+            .filter_map(|(hop, state)| state.announcement.map(|a| (hop, state.trace, a)))
+            .filter(|(hop, trace, a)| {
                 // Only a hop whose trace did not arrive (or was detached) can lack a node;
                 // the lookup also skips hops given a placeholder as a missing parent above.
                 a.expects_trace
-                    && (!a.arrived || !too_deep.is_empty())
-                    && !node_of_hop.contains_key(*hop)
+                    && (trace.is_none() || !too_deep.is_empty())
+                    && nodes.get(hop).is_none()
             })
-            .filter_map(|(hop, a)| announcer(a).map(|at| (hop, at)))
+            .filter_map(|(hop, _, a)| announcer(&a).map(|at| (hop, at)))
             .collect();
         unreported.sort_unstable_by_key(|(_, at)| *at);
         for (hop, (parent, index)) in unreported {
-            let mut node = make_node(None, hop.clone(), false);
+            let mut node = make_node(None, hop.clone(), false, &mut tally);
             node.expected_name = graph[parent].egresses[index].egress.name.clone();
             let ix = graph.add_node(node);
-            node_of_hop.insert(hop.clone(), ix);
+            tally.missing.push(ix);
+            trace_of_node.push(None);
+            nodes.placeholders.insert(hop.clone(), ix);
         }
         // Link every non-root node to its parent through the egress that announced it, or,
         // when the parent is missing or did not list it, through a synthetic egress; those
         // are added per parent in hop order.
         let mut unlisted: Vec<(NodeIndex, NodeIndex)> = Vec::new();
-        let children: Vec<NodeIndex> = graph.node_indices().filter(|ix| *ix != root).collect();
-        for child in children {
-            let child_hop = graph[child].hop.as_str();
-            match announcements.get(child_hop).and_then(announcer) {
+        for (position, trace) in trace_of_node.iter().enumerate().skip(1) {
+            let child = NodeIndex::new(position);
+            let at = match trace {
+                Some(index) => links[*index].and_then(|(t, e)| node_of_trace[t].map(|p| (p, e))),
+                None => by_hop
+                    .get(graph[child].hop.as_str())
+                    .and_then(|state| state.announcement.as_ref())
+                    .and_then(announcer),
+            };
+            match at {
                 Some((parent, index)) => {
                     graph.add_edge(parent, child, index);
                 }
-                None => unlisted.push((node_of_hop[parent_hop(child_hop)], child)),
+                None => {
+                    // Placeholders were made for every missing parent, so the lookup finds
+                    // one; the root stands in should that ever not hold.
+                    let parent = nodes.get(parent_hop(&graph[child].hop));
+                    debug_assert!(parent.is_some(), "no parent node for {}", graph[child].hop);
+                    unlisted.push((parent.unwrap_or(root), child));
+                }
             }
         }
         unlisted.sort_by(|a, b| {
@@ -703,6 +760,7 @@ impl Stitcher {
         });
         for (parent, child) in unlisted {
             let egress = synthetic_egress(&graph[child], &graph[child].hop);
+            tally.kinds[Tally::slot(egress.kind)] += 1;
             let parent_node = &mut graph[parent];
             parent_node.egresses.push(EgressEntry {
                 egress: Arc::new(egress),
@@ -713,7 +771,8 @@ impl Stitcher {
         }
         // Names for missing servers: a missing child is named by its parent's egress, a
         // missing parent by what its first child's ingress says.
-        for ix in graph.node_indices().collect::<Vec<_>>() {
+        for position in 0..graph.node_count() {
+            let ix = NodeIndex::new(position);
             if !graph[ix].is_missing() || !graph[ix].expected_name.is_empty() {
                 continue;
             }
@@ -734,8 +793,8 @@ impl Stitcher {
             .into_iter()
             .filter_map(|i| slots[i].take())
             .map(|trace| {
-                let hop = trace.hop().to_string();
-                graph.add_node(make_node(Some(trace), hop, true))
+                let hop = CompactString::from(trace.hop());
+                graph.add_node(make_node(Some(trace), hop, true, &mut tally))
             })
             .collect();
         TraceGraph {
@@ -743,7 +802,61 @@ impl Stitcher {
             root,
             detached: detached_nodes,
             problems,
+            tally,
         }
+    }
+}
+
+/// A server node for `trace` (or a placeholder), its egresses shared with the trace,
+/// counted in `tally`.
+fn make_node(
+    trace: Option<Box<TraceMessage>>,
+    hop: CompactString,
+    detached: bool,
+    tally: &mut Tally,
+) -> ServerNode {
+    if let Some(trace) = &trace {
+        tally.trace(trace);
+    }
+    let egresses = trace
+        .as_ref()
+        .map(|t| {
+            t.egress_handles()
+                .map(|e| EgressEntry {
+                    egress: Arc::clone(e),
+                    synthetic: false,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ServerNode {
+        hop,
+        trace,
+        expected_name: CompactString::default(),
+        egresses,
+        detached,
+    }
+}
+
+/// The node of each hop while the graph is built: the root, the placed traces (through the
+/// stitcher's own table) and the placeholders made so far.
+struct NodesByHop<'a> {
+    root: NodeIndex,
+    by_hop: &'a HopMap<HopState>,
+    node_of_trace: &'a [Option<NodeIndex>],
+    placeholders: HopMap<NodeIndex>,
+}
+
+impl NodesByHop<'_> {
+    fn get(&self, hop: &str) -> Option<NodeIndex> {
+        if hop.is_empty() {
+            return Some(self.root);
+        }
+        self.by_hop
+            .get(hop)
+            .and_then(|state| state.trace)
+            .and_then(|i| self.node_of_trace[i])
+            .or_else(|| self.placeholders.get(hop).copied())
     }
 }
 
@@ -751,13 +864,13 @@ impl Stitcher {
 /// past [`MAX_PLACEHOLDER_BYTES`]. Shallow traces are considered first, so that a trace
 /// refused here is missing for its descendants too. Stops walking up as soon as the budget
 /// is spent, so the time is bounded as well.
-fn over_placeholder_budget(placed: &[(usize, String)]) -> HashSet<usize> {
+fn over_placeholder_budget(placed: &[(usize, &str)]) -> HashSet<usize> {
     // The root (the origin, or its placeholder) is always there.
-    let mut present: HashSet<&str> = placed.iter().map(|(_, hop)| hop.as_str()).collect();
+    let mut present: HashSet<&str> = placed.iter().map(|(_, hop)| *hop).collect();
     present.insert("");
     let mut order: Vec<(usize, usize, &str)> = placed
         .iter()
-        .map(|(i, hop)| (hop.bytes().filter(|b| *b == b'.').count(), *i, hop.as_str()))
+        .map(|(i, hop)| (hop.bytes().filter(|b| *b == b'.').count(), *i, *hop))
         .collect();
     order.sort_unstable();
     let mut created: HashSet<&str> = HashSet::new();
@@ -817,12 +930,12 @@ fn synthetic_egress(child: &ServerNode, hop: &str) -> Egress {
         ts: Timestamp::default(),
         kind: ingress.map(|i| i.kind).unwrap_or(ConnKind::Router),
         cid: 0,
-        name: child.server_name().to_string(),
-        hop: hop.to_string(),
-        account: String::new(),
-        subscription: String::new(),
-        queue: String::new(),
-        error: String::new(),
+        name: child.server_name().into(),
+        hop: hop.into(),
+        account: CompactString::default(),
+        subscription: CompactString::default(),
+        queue: CompactString::default(),
+        error: CompactString::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Data flows one way: [`cli`] parses; [`connect`] makes the client (merging flags, environment
 //! and a nats CLI [`context`]); [`collect`] publishes and
 //! gathers trace messages; [`decode`] undoes their compression; [`event`] models them;
-//! [`graph`] stitches them into a route tree; [`render`] prints it. [`capture`] saves the
+//! [`graph`] stitches them into a route tree (by [`hop`]); [`render`] prints it. [`capture`] saves the
 //! received trace messages (`--save`) and reads them back for `render`. [`topology`] launches
 //! real local servers for the demo and the tests; [`fuzzing`] holds the fuzz targets' entry
 //! points; [`shell`] prints completions and the man page; [`app`] ties the steps together
@@ -24,6 +24,7 @@ pub mod event;
 pub mod expect;
 pub mod fuzzing;
 pub mod graph;
+pub mod hop;
 pub mod junit;
 pub mod render;
 pub mod secret;

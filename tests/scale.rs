@@ -64,7 +64,6 @@ fn a_hundred_thousand_server_fan_out() {
     // Children in numeric hop order although they arrived in reverse.
     let hops: Vec<u64> = graph
         .walk(graph.root)
-        .into_iter()
         .filter_map(|s| match s {
             Step::Server { node, .. } if node != graph.root => graph.node(node).hop.parse().ok(),
             _ => None,
@@ -84,11 +83,10 @@ fn a_ten_thousand_server_chain() {
     let lines = synthetic::chain(n);
     let graph = stitch_lines(&lines, true);
     assert!(graph.is_complete());
-    let steps = graph.walk(graph.root);
-    let deepest = steps
-        .iter()
+    let deepest = graph
+        .walk(graph.root)
         .filter_map(|s| match s {
-            Step::Server { depth, .. } => Some(*depth),
+            Step::Server { depth, .. } => Some(depth),
             Step::Egress { .. } => None,
         })
         .max();

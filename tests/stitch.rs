@@ -37,9 +37,8 @@ fn tree(graph: TraceGraph) -> String {
 fn hop_order(graph: &TraceGraph) -> Vec<String> {
     graph
         .walk(graph.root)
-        .into_iter()
         .filter_map(|s| match s {
-            Step::Server { node, .. } => Some(graph.node(node).hop.clone()),
+            Step::Server { node, .. } => Some(graph.node(node).hop.to_string()),
             Step::Egress { .. } => None,
         })
         .collect()

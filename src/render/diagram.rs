@@ -98,7 +98,6 @@ impl Diagram {
 
         let mut servers: Vec<NodeIndex> = graph
             .walk(graph.root)
-            .into_iter()
             .filter_map(|s| match s {
                 Step::Server { node, .. } => Some(node),
                 Step::Egress { .. } => None,
@@ -166,7 +165,7 @@ impl Diagram {
             let name = if ingress.name.is_empty() {
                 "publisher".to_string()
             } else {
-                ingress.name.clone()
+                ingress.name.to_string()
             };
             let p = add(
                 &mut d,
@@ -196,7 +195,7 @@ impl Diagram {
                 let Event::JetStream(js) = event else {
                     continue;
                 };
-                let to = *streams.entry(js.stream.clone()).or_insert_with(|| {
+                let to = *streams.entry(js.stream.to_string()).or_insert_with(|| {
                     add(
                         &mut d,
                         'j',
@@ -206,7 +205,7 @@ impl Diagram {
                 });
                 let mut lines = vec![format!("JetStream {}", jetstream_action(js))];
                 if !js.subject.is_empty() {
-                    lines.push(js.subject.clone());
+                    lines.push(js.subject.to_string());
                 }
                 if !js.error.is_empty() {
                     lines.push(format!("error: {}", js.error));
@@ -229,7 +228,7 @@ impl Diagram {
                         let name = if egress.name.is_empty() {
                             "unknown server".to_string()
                         } else {
-                            egress.name.clone()
+                            egress.name.to_string()
                         };
                         add(
                             &mut d,
@@ -242,7 +241,7 @@ impl Diagram {
                         let name = if egress.name.is_empty() {
                             egress.kind.name().to_string()
                         } else {
-                            egress.name.clone()
+                            egress.name.to_string()
                         };
                         add(
                             &mut d,
@@ -253,7 +252,7 @@ impl Diagram {
                     }),
                 };
                 if !egress.subscription.is_empty() {
-                    lines.push(egress.subscription.clone());
+                    lines.push(egress.subscription.to_string());
                 }
                 if !egress.queue.is_empty() {
                     lines.push(format!("queue {}", egress.queue));

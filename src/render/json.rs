@@ -307,7 +307,6 @@ impl<'a> NodeBuilder<'a> {
         let servers: Vec<NodeIndex> = self
             .graph
             .walk(start)
-            .into_iter()
             .filter_map(|step| match step {
                 Step::Server { node, .. } => Some(node),
                 Step::Egress { .. } => None,

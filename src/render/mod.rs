@@ -78,7 +78,7 @@ impl TraceReport {
             .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
         let complete = graph.is_complete();
         TraceReport {
-            subject,
+            subject: subject.to_string(),
             deliver,
             graph,
             elapsed: None,

@@ -374,7 +374,6 @@ impl<'a> TreeWriter<'a> {
         let graph = self.graph;
         let servers = graph
             .walk(graph.root)
-            .into_iter()
             .filter_map(|step| match step {
                 Step::Server { node, .. } => Some(node),
                 Step::Egress { .. } => None,

@@ -1,0 +1,169 @@
+//! The syntax of `Nats-Trace-Hop` values: each server numbers the servers it forwards to
+//! `1`, `2`, … and prefixes its own hop, so hops read `1`, `1.2`, `1.2.1`. This module knows
+//! a hop's parent, the numeric order of hops, and how to hash them for the stitcher's tables.
+
+use std::cmp::Ordering;
+use std::hash::{BuildHasher, Hasher};
+
+use compact_str::CompactString;
+
+/// The parent hop of `hop`: `"1.2"` → `"1"`, `"1"` → `""` (the origin).
+pub fn parent_hop(hop: &str) -> &str {
+    match hop.rfind('.') {
+        Some(pos) => &hop[..pos],
+        None => "",
+    }
+}
+
+/// Orders hops numerically per dotted component: `1.2` < `1.10` < `2`.
+pub fn compare_hops(a: &str, b: &str) -> Ordering {
+    let mut left = a.split('.');
+    let mut right = b.split('.');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let ord = compare_component(x, y);
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+        }
+    }
+}
+
+fn compare_component(x: &str, y: &str) -> Ordering {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match (numeric(x), numeric(y)) {
+        (true, true) => {
+            let x = x.trim_start_matches('0');
+            let y = y.trim_start_matches('0');
+            x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+        }
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => x.cmp(y),
+    }
+}
+
+/// A table keyed by hop, hashed with [`HopHashing`].
+pub type HopMap<V> = std::collections::HashMap<CompactString, V, HopHashing>;
+
+/// Hashes hops so that siblings (`1.7`, `1.8`, `1.9`, …) land in neighbouring buckets.
+///
+/// Servers number the hops they forward to one after the other, and their traces tend to
+/// arrive in that order, so with a hash that scatters them every arrival on a large
+/// fan-out is a cache miss in a table far bigger than the caches. Here the parent part is
+/// hashed with foldhash (seeded per process) and the numeric last component is added to
+/// it: the bucket index (the low bits) follows the sibling number, while the top seven bits,
+/// which hashbrown compares before the keys, still come from a mix of the number. A hop
+/// whose last component is not a number of at most 18 digits is hashed whole with foldhash.
+#[derive(Debug, Clone, Default)]
+pub struct HopHashing {
+    seed: foldhash::fast::RandomState,
+}
+
+impl BuildHasher for HopHashing {
+    type Hasher = HopHasher;
+
+    fn build_hasher(&self) -> HopHasher {
+        HopHasher {
+            seed: self.seed.clone(),
+            hash: 0,
+        }
+    }
+}
+
+/// The hasher of [`HopHashing`]; meant for one `str` (a hop) per hash.
+#[derive(Debug, Clone)]
+pub struct HopHasher {
+    seed: foldhash::fast::RandomState,
+    hash: u64,
+}
+
+/// The bits hashbrown uses as a tag, compared before any key.
+const TAG_BITS: u64 = 0xfe00_0000_0000_0000;
+
+impl Hasher for HopHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let (parent, last) = match bytes.iter().rposition(|b| *b == b'.') {
+            Some(dot) => (&bytes[..dot], &bytes[dot + 1..]),
+            None => (&bytes[..0], bytes),
+        };
+        let number = (!last.is_empty() && last.len() <= 18 && last.iter().all(u8::is_ascii_digit))
+            .then(|| last.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+        self.hash = match number {
+            Some(number) => {
+                let base = self.seed.hash_one(parent);
+                let tag = number.wrapping_mul(0x9e37_79b9_7f4a_7c15) & TAG_BITS;
+                (base.wrapping_add(number) & !TAG_BITS) | tag
+            }
+            None => self.seed.hash_one(bytes),
+        };
+    }
+
+    /// `str` hashing ends with a 0xff byte, which adds nothing to a hop's hash.
+    fn write_u8(&mut self, _: u8) {}
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_hash_next_to_each_other_with_different_tags() {
+        let hashing = HopHashing::default();
+        let hash = |hop: &str| hashing.hash_one(CompactString::from(hop));
+        assert_eq!(hash("1.2.8").wrapping_sub(hash("1.2.7")) & !TAG_BITS, 1);
+        assert_ne!(hash("1.2.8") & TAG_BITS, hash("1.2.7") & TAG_BITS);
+        assert_eq!(
+            hash("41") & !TAG_BITS,
+            hash("40").wrapping_add(1) & !TAG_BITS
+        );
+        // Equal hops hash equally, whatever their shape.
+        for hop in [
+            "",
+            "1",
+            "1.x",
+            "1.2.3",
+            "007",
+            "99999999999999999999",
+            "é.1",
+        ] {
+            assert_eq!(hash(hop), hash(hop));
+        }
+        let mut map: HopMap<usize> = HopMap::default();
+        for (i, hop) in [
+            "1",
+            "01",
+            "1.1",
+            "1.01",
+            "a",
+            "1.a",
+            "",
+            "18446744073709551616",
+        ]
+        .iter()
+        .enumerate()
+        {
+            map.insert(CompactString::from(*hop), i);
+        }
+        assert_eq!(map.len(), 8);
+        assert_eq!(map.get("1.01"), Some(&3));
+        assert_eq!(map.get("01"), Some(&1));
+    }
+
+    #[test]
+    fn parents_and_order() {
+        assert_eq!(parent_hop("1.2.3"), "1.2");
+        assert_eq!(parent_hop("1"), "");
+        assert_eq!(compare_hops("1.2", "1.10"), Ordering::Less);
+        assert_eq!(compare_hops("2", "1.10"), Ordering::Greater);
+    }
+}
