@@ -4,7 +4,6 @@
 //! as raw JSON, never rejected.
 
 use std::fmt;
-use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -394,8 +393,8 @@ pub enum Event {
     StreamExport(StreamExport),
     ServiceImport(ServiceImport),
     JetStream(JetStream),
-    /// Shared, so the stitched graph can point at it without copying.
-    Egress(Arc<Egress>),
+    /// Kept in line with the other events: the stitched graph refers to it by position.
+    Egress(Egress),
     /// An event type this version does not know, kept whole.
     Unknown {
         kind: String,
@@ -454,7 +453,7 @@ impl<'de> Deserialize<'de> for Event {
             "se" => Event::StreamExport(typed(value, &type_name)?),
             "si" => Event::ServiceImport(typed(value, &type_name)?),
             "js" => Event::JetStream(typed(value, &type_name)?),
-            "eg" => Event::Egress(Arc::new(typed(value, &type_name)?)),
+            "eg" => Event::Egress(typed(value, &type_name)?),
             _ => Event::Unknown {
                 kind: type_name,
                 raw: value,
@@ -482,7 +481,7 @@ impl Serialize for Event {
             Event::StreamExport(e) => tagged(s, "se", e),
             Event::ServiceImport(e) => tagged(s, "si", e),
             Event::JetStream(e) => tagged(s, "js", e),
-            Event::Egress(e) => tagged(s, "eg", e.as_ref()),
+            Event::Egress(e) => tagged(s, "eg", e),
             Event::Unknown { raw, .. } => raw.serialize(s),
         }
     }
@@ -559,11 +558,6 @@ impl TraceMessage {
     }
 
     pub fn egresses(&self) -> impl Iterator<Item = &Egress> {
-        self.egress_handles().map(|eg| eg.as_ref())
-    }
-
-    /// The egress events as shared handles.
-    pub fn egress_handles(&self) -> impl Iterator<Item = &Arc<Egress>> {
         self.events.iter().filter_map(|e| match e {
             Event::Egress(eg) => Some(eg),
             _ => None,

@@ -366,7 +366,7 @@ impl Facts {
                     _ => {}
                 }
             }
-            for entry in &node.egresses {
+            for entry in node.egresses() {
                 if let Some(nanos) = origin.as_ref().and_then(|o| entry.egress.ts.since(o)) {
                     facts.latency_nanos = Some(facts.latency_nanos.map_or(nanos, |l| l.max(nanos)));
                 }

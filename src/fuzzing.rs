@@ -273,7 +273,7 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
                         Some(&depth),
                         "egress of a server not shown"
                     );
-                    assert!(index < graph.node(node).egresses.len());
+                    assert!(index < graph.node(node).egress_count());
                     if let Some(child) = child {
                         assert_eq!(graph.parent(child), Some((node, index)));
                         next_child = Some((child, depth + 1));
@@ -301,8 +301,8 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     let mut received_egresses = 0;
     let mut errors = 0;
     for node in graph.graph.node_weights() {
-        egresses += node.egresses.len();
-        reported += node.egresses.iter().filter(|e| !e.synthetic).count();
+        egresses += node.egress_count();
+        reported += node.egresses().filter(|e| !e.synthetic).count();
         for event in node.events() {
             match event {
                 Event::JetStream(js) => {

@@ -10,7 +10,6 @@
 
 use compact_str::CompactString;
 use foldhash::{HashSet, HashSetExt};
-use std::sync::Arc;
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -105,13 +104,82 @@ pub struct ServerNode {
     pub hop: CompactString,
     /// The server's trace message; `None` when it never arrived.
     pub trace: Option<Box<TraceMessage>>,
-    /// For a missing server: the name its neighbours know it by (may be empty).
-    pub expected_name: CompactString,
-    /// The egresses of this server in the server's order, plus, for a missing server or one
-    /// that failed to list a child, synthetic egresses standing for the children that arrived.
-    pub egresses: Vec<EgressEntry>,
+    /// Where the egress events of the trace are among its events.
+    reported: EgressEvents,
+    /// What few servers need, kept out of line so that thousands of nodes stay small.
+    unusual: Option<Box<Unusual>>,
     /// True for a trace that could not be placed in the tree.
     pub detached: bool,
+}
+
+/// The parts of a [`ServerNode`] only missing servers, or servers that failed to list a
+/// child, have.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Unusual {
+    /// For a missing server: the name its neighbours know it by (may be empty).
+    expected_name: CompactString,
+    /// Egresses standing for children that arrived but were not listed; they follow the
+    /// reported ones.
+    synthetic: Vec<Egress>,
+}
+
+/// The positions of a trace's egress events among its events, found once per trace.
+#[derive(Debug, Clone, PartialEq)]
+enum EgressEvents {
+    /// `count` egress events in a row from `first`: the usual shape, every egress after
+    /// the other events, kept without an allocation.
+    Run { first: u32, count: u32 },
+    /// Egress events with other events between them (or too many for a `Run`).
+    Scattered(Vec<usize>),
+}
+
+impl Default for EgressEvents {
+    fn default() -> EgressEvents {
+        EgressEvents::Run { first: 0, count: 0 }
+    }
+}
+
+impl EgressEvents {
+    /// Notes that the event at `position` (after those noted so far) is an egress.
+    fn push(&mut self, position: usize) {
+        match self {
+            EgressEvents::Run { count: 0, .. } => {
+                if let Ok(first) = u32::try_from(position) {
+                    *self = EgressEvents::Run { first, count: 1 };
+                    return;
+                }
+            }
+            EgressEvents::Run { first, count } => {
+                if *first as usize + *count as usize == position && *count < u32::MAX {
+                    *count += 1;
+                    return;
+                }
+            }
+            EgressEvents::Scattered(positions) => {
+                positions.push(position);
+                return;
+            }
+        }
+        let mut positions: Vec<usize> = (0..self.len()).filter_map(|i| self.position(i)).collect();
+        positions.push(position);
+        *self = EgressEvents::Scattered(positions);
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            EgressEvents::Run { count, .. } => *count as usize,
+            EgressEvents::Scattered(positions) => positions.len(),
+        }
+    }
+
+    fn position(&self, index: usize) -> Option<usize> {
+        match self {
+            EgressEvents::Run { first, count } => {
+                (index < *count as usize).then(|| *first as usize + index)
+            }
+            EgressEvents::Scattered(positions) => positions.get(index).copied(),
+        }
+    }
 }
 
 impl ServerNode {
@@ -123,8 +191,25 @@ impl ServerNode {
     pub fn server_name(&self) -> &str {
         match &self.trace {
             Some(t) if !t.server.name.is_empty() => &t.server.name,
-            _ => &self.expected_name,
+            _ => self.expected_name(),
         }
+    }
+
+    /// For a missing server: the name its neighbours know it by (may be empty).
+    pub fn expected_name(&self) -> &str {
+        self.unusual
+            .as_ref()
+            .map_or("", |unusual| unusual.expected_name.as_str())
+    }
+
+    fn unusual(&mut self) -> &mut Unusual {
+        self.unusual.get_or_insert_with(Box::default)
+    }
+
+    fn synthetic(&self) -> &[Egress] {
+        self.unusual
+            .as_ref()
+            .map_or(&[], |unusual| unusual.synthetic.as_slice())
     }
 
     pub fn events(&self) -> &[Event] {
@@ -133,13 +218,56 @@ impl ServerNode {
             .map(|t| t.events.as_slice())
             .unwrap_or(&[])
     }
+
+    /// How many egresses the server has: those it reported, then the synthetic ones.
+    pub fn egress_count(&self) -> usize {
+        self.reported.len() + self.synthetic().len()
+    }
+
+    /// The `index`-th egress: reported ones in the server's order, then synthetic ones.
+    pub fn egress(&self, index: usize) -> Option<EgressEntry<'_>> {
+        let reported = self.reported.len();
+        if index < reported {
+            match self.events().get(self.reported.position(index)?)? {
+                Event::Egress(egress) => Some(EgressEntry {
+                    egress,
+                    synthetic: false,
+                }),
+                _ => None,
+            }
+        } else {
+            self.synthetic()
+                .get(index - reported)
+                .map(|egress| EgressEntry {
+                    egress,
+                    synthetic: true,
+                })
+        }
+    }
+
+    /// Every egress, in the order of [`ServerNode::egress`].
+    pub fn egresses(&self) -> impl Iterator<Item = EgressEntry<'_>> {
+        let reported = self
+            .trace
+            .iter()
+            .flat_map(|t| t.egresses())
+            .map(|egress| EgressEntry {
+                egress,
+                synthetic: false,
+            });
+        let synthetic = self.synthetic().iter().map(|egress| EgressEntry {
+            egress,
+            synthetic: true,
+        });
+        reported.chain(synthetic)
+    }
 }
 
 /// An egress of a server, as reported or synthesised.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EgressEntry {
-    /// Shared with the server's trace message.
-    pub egress: Arc<Egress>,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EgressEntry<'a> {
+    /// An event of the server's trace, or one made up for a child it did not list.
+    pub egress: &'a Egress,
     /// True when the server did not report it and it stands for a child that did.
     pub synthetic: bool,
 }
@@ -148,7 +276,7 @@ pub struct EgressEntry {
 #[derive(Debug, Clone)]
 pub struct TraceGraph {
     /// Servers as nodes; an edge per egress that leads to another server, weighted by the
-    /// index of that egress in the parent's [`ServerNode::egresses`].
+    /// index of that egress in the parent (see [`ServerNode::egress`]).
     pub graph: DiGraph<ServerNode, usize>,
     pub root: NodeIndex,
     /// Traces that could not be placed, in arrival order.
@@ -178,21 +306,19 @@ impl Tally {
         }
     }
 
-    /// Counts the events of one server's trace.
-    fn trace(&mut self, trace: &TraceMessage) {
-        for event in &trace.events {
-            match event {
-                Event::Ingress(i) => self.errors += usize::from(!i.error.is_empty()),
-                Event::Egress(e) => {
-                    self.kinds[Tally::slot(e.kind)] += 1;
-                    self.errors += usize::from(!e.error.is_empty());
-                }
-                Event::JetStream(j) => {
-                    self.kinds[Tally::slot(ConnKind::JetStream)] += 1;
-                    self.errors += usize::from(!j.error.is_empty());
-                }
-                _ => {}
+    /// Counts one event of a server's trace.
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Ingress(i) => self.errors += usize::from(!i.error.is_empty()),
+            Event::Egress(e) => {
+                self.kinds[Tally::slot(e.kind)] += 1;
+                self.errors += usize::from(!e.error.is_empty());
             }
+            Event::JetStream(j) => {
+                self.kinds[Tally::slot(ConnKind::JetStream)] += 1;
+                self.errors += usize::from(!j.error.is_empty());
+            }
+            _ => {}
         }
     }
 }
@@ -218,7 +344,7 @@ impl TraceGraph {
 
     /// The child reached through each egress of `ix`, indexed like its egresses.
     pub fn children_by_egress(&self, ix: NodeIndex) -> Vec<Option<NodeIndex>> {
-        let mut out = vec![None; self.graph[ix].egresses.len()];
+        let mut out = vec![None; self.graph[ix].egress_count()];
         for edge in self.graph.edges_directed(ix, Direction::Outgoing) {
             if let Some(slot) = out.get_mut(*edge.weight()) {
                 *slot = Some(edge.target());
@@ -350,7 +476,7 @@ impl Iterator for Walk<'_> {
     fn next(&mut self) -> Option<Step> {
         match self.stack.pop()? {
             WalkWork::Server(node, depth) => {
-                let egresses = self.graph.graph[node].egresses.len();
+                let egresses = self.graph.graph[node].egress_count();
                 self.children.clear();
                 self.children.resize(egresses, None);
                 for edge in self.graph.graph.edges_directed(node, Direction::Outgoing) {
@@ -424,6 +550,10 @@ pub struct Stitcher {
     /// For each placed remote trace, the egress of a placed trace that announced its hop:
     /// (arrival index of the announcing trace, position among its egresses).
     links: Vec<Option<(usize, usize)>>,
+    /// Where each trace's egress events are, by arrival index.
+    reported: Vec<EgressEvents>,
+    /// Counts over every trace taken, for the graph's summaries.
+    tally: Tally,
     origin: Option<usize>,
     /// Every hop seen: placed remote traces by their hop, and the hops announced by
     /// egresses of placed traces (the trace, the position of the egress among its
@@ -543,54 +673,87 @@ impl Stitcher {
                 true
             }
         };
-        if placed {
-            self.announce_egresses(index, hop, &trace);
-        } else {
+        if !placed {
             self.detached.push(index);
         }
+        let reported = self.scan_events(index, hop, &trace, placed);
+        self.reported.push(reported);
         self.hops.push(hop.into());
         self.links.push(link);
         self.traces.push(Box::new(trace));
     }
 
-    /// Records the hops the egresses of the placed trace `index` (received with `hop`) lead
-    /// to, linking the traces of those hops that already arrived.
-    fn announce_egresses(&mut self, index: usize, hop: &str, trace: &TraceMessage) {
-        self.by_hop.reserve(trace.egresses().count());
-        for (position, egress) in trace.egresses().enumerate() {
-            if egress.hop.is_empty() {
+    /// The one pass over the events of trace `index` (received with `hop`): counts them,
+    /// notes where its egress events are and, when the trace is placed, records the hops
+    /// its egresses lead to, linking the traces of those hops that already arrived.
+    fn scan_events(
+        &mut self,
+        index: usize,
+        hop: &str,
+        trace: &TraceMessage,
+        placed: bool,
+    ) -> EgressEvents {
+        if placed {
+            // The server says how many servers it forwarded to: room for their hops.
+            let hint = usize::try_from(trace.hops).unwrap_or(usize::MAX);
+            self.by_hop.reserve(hint.min(trace.events.len()));
+        }
+        let mut reported = EgressEvents::default();
+        let mut egress_index = 0;
+        for (position, event) in trace.events.iter().enumerate() {
+            self.tally.event(event);
+            let Event::Egress(egress) = event else {
                 continue;
-            }
-            if parent_hop(&egress.hop) != hop {
-                self.problems.push(Problem::StrayEgressHop {
-                    server: trace.server.name.to_string(),
-                    hop: egress.hop.to_string(),
-                });
-                continue;
-            }
-            let expects_trace = egress.expects_trace();
-            let announcement = Announcement {
-                trace: index,
-                egress: position,
-                expects_trace,
             };
-            let state = self.by_hop.entry(egress.hop.as_str().into()).or_default();
-            match state.announcement {
-                // A hop listed twice: the egress that expects a trace back is the one.
-                Some(first) if first.expects_trace || !expects_trace => continue,
-                _ => {}
-            }
-            state.announcement = Some(announcement);
-            match state.trace {
-                Some(child) => self.links[child] = Some((index, position)),
-                None if expects_trace => self.awaited += 1,
-                None => {}
+            reported.push(position);
+            egress_index += 1;
+            if placed && !egress.hop.is_empty() {
+                self.announce(index, hop, egress_index - 1, egress, &trace.server.name);
             }
         }
         // The awaited traces will arrive: make room once rather than regrow.
         self.traces.reserve(self.awaited);
         self.hops.reserve(self.awaited);
         self.links.reserve(self.awaited);
+        self.reported.reserve(self.awaited);
+        reported
+    }
+
+    /// Records that the `position`-th egress of the placed trace `index` (received with
+    /// `hop`, from server `server`) leads to `egress.hop`.
+    fn announce(
+        &mut self,
+        index: usize,
+        hop: &str,
+        position: usize,
+        egress: &Egress,
+        server: &str,
+    ) {
+        if parent_hop(&egress.hop) != hop {
+            self.problems.push(Problem::StrayEgressHop {
+                server: server.to_string(),
+                hop: egress.hop.to_string(),
+            });
+            return;
+        }
+        let expects_trace = egress.expects_trace();
+        let announcement = Announcement {
+            trace: index,
+            egress: position,
+            expects_trace,
+        };
+        let state = self.by_hop.entry(egress.hop.as_str().into()).or_default();
+        match state.announcement {
+            // A hop listed twice: the egress that expects a trace back is the one.
+            Some(first) if first.expects_trace || !expects_trace => return,
+            _ => {}
+        }
+        state.announcement = Some(announcement);
+        match state.trace {
+            Some(child) => self.links[child] = Some((index, position)),
+            None if expects_trace => self.awaited += 1,
+            None => {}
+        }
     }
 
     /// Builds the route tree from everything taken.
@@ -599,6 +762,8 @@ impl Stitcher {
             traces,
             mut hops,
             links,
+            mut reported,
+            mut tally,
             origin,
             by_hop,
             mut detached,
@@ -610,14 +775,20 @@ impl Stitcher {
         let mut slots: Vec<Option<Box<TraceMessage>>> = traces.into_iter().map(Some).collect();
         let mut graph: DiGraph<ServerNode, usize> = DiGraph::with_capacity(received + 1, received);
 
-        let mut tally = Tally::default();
-        let root_trace = origin.and_then(|i| slots[i].take());
-        let root = graph.add_node(make_node(
-            root_trace,
-            CompactString::default(),
-            false,
-            &mut tally,
-        ));
+        let root = graph.add_node(match origin {
+            Some(i) => make_node(
+                slots[i].take(),
+                CompactString::default(),
+                take(&mut reported, i),
+                false,
+            ),
+            None => make_node(
+                None,
+                CompactString::default(),
+                EgressEvents::default(),
+                false,
+            ),
+        });
         if graph[root].is_missing() {
             tally.missing.push(root);
         }
@@ -667,7 +838,12 @@ impl Stitcher {
             } else {
                 hops[index].clone()
             };
-            let ix = graph.add_node(make_node(slots[index].take(), hop, false, &mut tally));
+            let ix = graph.add_node(make_node(
+                slots[index].take(),
+                hop,
+                take(&mut reported, index),
+                false,
+            ));
             node_of_trace[index] = Some(ix);
             trace_of_node.push(Some(index));
         }
@@ -691,7 +867,12 @@ impl Stitcher {
                         break;
                     }
                     let parent = CompactString::from(parent);
-                    let ix = graph.add_node(make_node(None, parent.clone(), false, &mut tally));
+                    let ix = graph.add_node(make_node(
+                        None,
+                        parent.clone(),
+                        EgressEvents::default(),
+                        false,
+                    ));
                     tally.missing.push(ix);
                     trace_of_node.push(None);
                     nodes.placeholders.insert(parent.clone(), ix);
@@ -717,8 +898,11 @@ impl Stitcher {
             .collect();
         unreported.sort_unstable_by_key(|(_, at)| *at);
         for (hop, (parent, index)) in unreported {
-            let mut node = make_node(None, hop.clone(), false, &mut tally);
-            node.expected_name = graph[parent].egresses[index].egress.name.clone();
+            let mut node = make_node(None, hop.clone(), EgressEvents::default(), false);
+            node.unusual().expected_name = graph[parent]
+                .egress(index)
+                .map(|e| e.egress.name.clone())
+                .unwrap_or_default();
             let ix = graph.add_node(node);
             tally.missing.push(ix);
             trace_of_node.push(None);
@@ -762,39 +946,37 @@ impl Stitcher {
             let egress = synthetic_egress(&graph[child], &graph[child].hop);
             tally.kinds[Tally::slot(egress.kind)] += 1;
             let parent_node = &mut graph[parent];
-            parent_node.egresses.push(EgressEntry {
-                egress: Arc::new(egress),
-                synthetic: true,
-            });
-            let index = parent_node.egresses.len() - 1;
+            parent_node.unusual().synthetic.push(egress);
+            let index = parent_node.egress_count() - 1;
             graph.add_edge(parent, child, index);
         }
         // Names for missing servers: a missing child is named by its parent's egress, a
         // missing parent by what its first child's ingress says.
         for position in 0..graph.node_count() {
             let ix = NodeIndex::new(position);
-            if !graph[ix].is_missing() || !graph[ix].expected_name.is_empty() {
+            if !graph[ix].is_missing() || !graph[ix].expected_name().is_empty() {
                 continue;
             }
-            let from_parent =
-                self_parent(&graph, ix).map(|(p, i)| graph[p].egresses[i].egress.name.clone());
+            let from_parent = self_parent(&graph, ix)
+                .and_then(|(p, i)| graph[p].egress(i).map(|e| e.egress.name.clone()));
             let from_child = graph
                 .edges_directed(ix, Direction::Outgoing)
                 .filter_map(|e| graph[e.target()].trace.as_ref())
                 .filter_map(|t| t.ingress())
                 .map(|i| i.name.clone())
                 .find(|n| !n.is_empty());
-            graph[ix].expected_name = from_parent
+            graph[ix].unusual().expected_name = from_parent
                 .filter(|n| !n.is_empty())
                 .or(from_child)
                 .unwrap_or_default();
         }
         let detached_nodes = detached
             .into_iter()
-            .filter_map(|i| slots[i].take())
-            .map(|trace| {
+            .filter_map(|i| slots[i].take().map(|trace| (i, trace)))
+            .map(|(i, trace)| {
                 let hop = CompactString::from(trace.hop());
-                graph.add_node(make_node(Some(trace), hop, true, &mut tally))
+                let egresses = take(&mut reported, i);
+                graph.add_node(make_node(Some(trace), hop, egresses, true))
             })
             .collect();
         TraceGraph {
@@ -807,33 +989,27 @@ impl Stitcher {
     }
 }
 
-/// A server node for `trace` (or a placeholder), its egresses shared with the trace,
-/// counted in `tally`.
+/// The egress positions noted for trace `index`, taken out of the stitcher's list.
+fn take(reported: &mut [EgressEvents], index: usize) -> EgressEvents {
+    reported
+        .get_mut(index)
+        .map(std::mem::take)
+        .unwrap_or_default()
+}
+
+/// A server node for `trace` (or a placeholder) whose egress events are where `reported`
+/// says.
 fn make_node(
     trace: Option<Box<TraceMessage>>,
     hop: CompactString,
+    reported: EgressEvents,
     detached: bool,
-    tally: &mut Tally,
 ) -> ServerNode {
-    if let Some(trace) = &trace {
-        tally.trace(trace);
-    }
-    let egresses = trace
-        .as_ref()
-        .map(|t| {
-            t.egress_handles()
-                .map(|e| EgressEntry {
-                    egress: Arc::clone(e),
-                    synthetic: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     ServerNode {
         hop,
         trace,
-        expected_name: CompactString::default(),
-        egresses,
+        reported,
+        unusual: None,
         detached,
     }
 }
@@ -946,4 +1122,30 @@ pub fn stitch(traces: impl IntoIterator<Item = TraceMessage>) -> TraceGraph {
         stitcher.add(trace);
     }
     stitcher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noted(positions: &[usize]) -> EgressEvents {
+        let mut found = EgressEvents::default();
+        for &position in positions {
+            found.push(position);
+        }
+        found
+    }
+
+    #[test]
+    fn egress_positions_in_a_row_need_no_list() {
+        assert_eq!(noted(&[]), EgressEvents::Run { first: 0, count: 0 });
+        assert_eq!(noted(&[2, 3, 4]), EgressEvents::Run { first: 2, count: 3 });
+        let scattered = noted(&[1, 3, 4]);
+        assert_eq!(scattered, EgressEvents::Scattered(vec![1, 3, 4]));
+        assert_eq!(scattered.len(), 3);
+        assert_eq!(scattered.position(1), Some(3));
+        assert_eq!(scattered.position(3), None);
+        assert_eq!(noted(&[5]).position(0), Some(5));
+        assert_eq!(noted(&[5]).position(1), None);
+    }
 }

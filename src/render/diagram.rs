@@ -219,7 +219,7 @@ impl Diagram {
                 });
             }
             let children = graph.children_by_egress(ix);
-            for (entry, child) in node.egresses.iter().zip(children) {
+            for (entry, child) in node.egresses().zip(children) {
                 let egress = &entry.egress;
                 let mut lines = vec![egress.kind.name().to_string()];
                 let to = match child {

@@ -427,7 +427,7 @@ impl<'a> NodeBuilder<'a> {
             }
         }
         let children = graph.children_by_egress(ix);
-        for (entry, child) in node.egresses.iter().zip(children) {
+        for (entry, child) in node.egresses().zip(children) {
             let egress = &entry.egress;
             let synthetic = entry.synthetic;
             out.egresses.push(EgressJson {

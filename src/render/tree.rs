@@ -96,7 +96,7 @@ impl<'a> TreeWriter<'a> {
         }
         let graph: &'a TraceGraph = self.graph;
         match graph.parent(node) {
-            Some((parent, index)) => Some(&graph.node(parent).egresses[index].egress.ts),
+            Some((parent, index)) => graph.node(parent).egress(index).map(|e| &e.egress.ts),
             None => graph
                 .node(node)
                 .trace
@@ -252,7 +252,7 @@ impl<'a> TreeWriter<'a> {
                 self.line(depth, reference, event.timestamp().as_ref(), &text)?;
             }
         }
-        let no_interest = node.egresses.is_empty()
+        let no_interest = node.egress_count() == 0
             && !stopped_at_boundary
             && trace.jetstream().next().is_none()
             && trace
@@ -267,9 +267,11 @@ impl<'a> TreeWriter<'a> {
     fn write_egress(&mut self, ix: NodeIndex, index: usize, depth: usize) -> io::Result<()> {
         let graph = self.graph;
         let reference = self.reference_time(ix);
-        let EgressEntry { egress, synthetic } = &graph.node(ix).egresses[index];
+        let Some(EgressEntry { egress, synthetic }) = graph.node(ix).egress(index) else {
+            return Ok(());
+        };
         let p = self.palette;
-        let id = if *synthetic { None } else { Some(egress.cid) };
+        let id = if synthetic { None } else { Some(egress.cid) };
         let mut text = String::with_capacity(128);
         text.push_str(&p.kind(egress.kind, egress.kind.arrow()));
         text.push(' ');
@@ -283,7 +285,7 @@ impl<'a> TreeWriter<'a> {
                 push_pair(&mut text, label, value);
             }
         }
-        let at = (!*synthetic).then_some(&egress.ts);
+        let at = (!synthetic).then_some(&egress.ts);
         self.line(depth, reference, at, &text)?;
         if !egress.error.is_empty() {
             let text = p.error(&format!("  --X Error: {}", sanitize(&egress.error)));
