@@ -439,9 +439,10 @@ fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     serde_json::from_value(value).map_err(|e| E::custom(format!("bad \"{type_name}\" event: {e}")))
 }
 
-impl<'de> Deserialize<'de> for Event {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
+impl Event {
+    /// The event for a whole JSON value (the slow path, for an object whose `type` is not
+    /// its first key, and for anything that is not an object, kept as an unknown event).
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Event, E> {
         let type_name = value
             .get("type")
             .and_then(Value::as_str)
@@ -459,6 +460,92 @@ impl<'de> Deserialize<'de> for Event {
                 raw: value,
             },
         })
+    }
+}
+
+/// The rest of an event object, after its `type`, deserialised straight into `T`.
+fn typed_rest<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+    rest: A,
+    type_name: &str,
+) -> Result<T, A::Error> {
+    T::deserialize(serde::de::value::MapAccessDeserializer::new(rest))
+        .map_err(|e| serde::de::Error::custom(format!("bad \"{type_name}\" event: {e}")))
+}
+
+/// Reads one event. nats-server writes `type` as the first key of every event, so the rest
+/// of the object is deserialised straight into the typed event, without building a JSON
+/// value first (most of the parsing time otherwise); any other shape takes the slow path.
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a trace event")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let mut seen = serde_json::Map::new();
+        let Some(first) = map.next_key::<CompactString>()? else {
+            return Event::from_value(Value::Object(seen));
+        };
+        let first_value: Value = map.next_value()?;
+        if first == "type" {
+            if let Value::String(type_name) = &first_value {
+                match type_name.as_str() {
+                    "in" => return typed_rest(map, type_name).map(Event::Ingress),
+                    "sm" => return typed_rest(map, type_name).map(Event::SubjectMapping),
+                    "se" => return typed_rest(map, type_name).map(Event::StreamExport),
+                    "si" => return typed_rest(map, type_name).map(Event::ServiceImport),
+                    "js" => return typed_rest(map, type_name).map(Event::JetStream),
+                    "eg" => return typed_rest(map, type_name).map(Event::Egress),
+                    _ => {}
+                }
+            }
+        }
+        seen.insert(first.into(), first_value);
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            seen.insert(key, value);
+        }
+        Event::from_value(Value::Object(seen))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Event, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Event::from_value(Value::Array(items))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Event, E> {
+        Event::from_value(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Event, E> {
+        Event::from_value(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Event, E> {
+        Event::from_value(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Event, E> {
+        Event::from_value(Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Event, E> {
+        Event::from_value(Value::from(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Event, E> {
+        Event::from_value(Value::Null)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EventVisitor)
     }
 }
 
@@ -642,9 +729,51 @@ mod tests {
     }
 
     #[test]
+    fn events_parse_the_same_whether_or_not_type_comes_first() {
+        let first = TraceMessage::from_json(
+            br#"{"events":[{"type":"eg","ts":"2026-01-01T00:00:00Z","kind":1,"cid":3,"name":"n2","hop":"1"},
+                           {"type":"zz","b":1,"a":[2]}]}"#,
+        )
+        .expect("type first");
+        let later = TraceMessage::from_json(
+            br#"{"events":[{"ts":"2026-01-01T00:00:00Z","kind":1,"type":"eg","cid":3,"name":"n2","hop":"1"},
+                           {"b":1,"type":"zz","a":[2]}]}"#,
+        )
+        .expect("type later");
+        assert_eq!(first, later);
+        assert!(matches!(&first.events[0], Event::Egress(e) if e.hop == "1" && e.cid == 3));
+        let Event::Unknown { kind, raw } = &first.events[1] else {
+            panic!("expected an unknown event, got {:?}", first.events[1]);
+        };
+        assert_eq!(kind, "zz");
+        assert_eq!(raw, &serde_json::json!({"type": "zz", "b": 1, "a": [2]}));
+    }
+
+    #[test]
+    fn events_that_are_not_objects_are_kept_as_unknown() {
+        let msg = TraceMessage::from_json(br#"{"events":[42,"x",null,[1],{},{"type":7}]}"#)
+            .expect("parses");
+        let kinds: Vec<&str> = msg.events.iter().map(Event::type_name).collect();
+        assert_eq!(kinds, ["", "", "", "", "", ""]);
+        assert!(matches!(&msg.events[0], Event::Unknown { raw, .. } if raw == 42));
+        assert!(matches!(&msg.events[5], Event::Unknown { raw, .. } if raw["type"] == 7));
+    }
+
+    #[test]
     fn a_known_event_with_wrong_field_types_is_an_error() {
         let err = TraceMessage::from_json(br#"{"events":[{"type":"eg","ts":"x","kind":"route"}]}"#)
             .expect_err("kind must be a number");
-        assert!(err.to_string().contains("\"eg\" event"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("bad \"eg\" event: invalid type"),
+            "{err}"
+        );
+        let err = TraceMessage::from_json(br#"{"events":[{"kind":"route","type":"eg","ts":"x"}]}"#)
+            .expect_err("also when type comes later");
+        assert!(
+            err.to_string()
+                .starts_with("bad \"eg\" event: invalid type"),
+            "{err}"
+        );
     }
 }
