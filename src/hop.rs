@@ -59,7 +59,9 @@ pub type HopMap<V> = std::collections::HashMap<CompactString, V, HopHashing>;
 /// hashed with foldhash (seeded per process) and the numeric last component is added to
 /// it: the bucket index (the low bits) follows the sibling number, while the top seven bits,
 /// which hashbrown compares before the keys, still come from a mix of the number. A hop
-/// whose last component is not a number of at most 18 digits is hashed whole with foldhash.
+/// whose last component is not a plain number (digits, no leading zero, below
+/// [`MAX_SIBLING`]) is hashed whole with foldhash, so hops that differ only in padding do not
+/// share a hash and crafted numbers cannot crowd one bucket.
 #[derive(Debug, Clone, Default)]
 pub struct HopHashing {
     seed: foldhash::fast::RandomState,
@@ -83,6 +85,14 @@ pub struct HopHasher {
     hash: u64,
 }
 
+/// Sibling numbers below this take the neighbouring-buckets path; others are hashed whole.
+/// Numbers that agree modulo the table's size share a bucket, so a crafted set of hops
+/// could otherwise fill one bucket chain and make the table quadratic; below this bound, a
+/// table of *n* entries can only get about `MAX_SIBLING / n` of them into one bucket, a
+/// bounded amount of extra work in all. Servers number siblings from 1 up to the number of
+/// connections they forward to, far below it.
+const MAX_SIBLING: u64 = 1 << 20;
+
 /// The bits hashbrown uses as a tag, compared before any key.
 const TAG_BITS: u64 = 0xfe00_0000_0000_0000;
 
@@ -92,8 +102,15 @@ impl Hasher for HopHasher {
             Some(dot) => (&bytes[..dot], &bytes[dot + 1..]),
             None => (&bytes[..0], bytes),
         };
-        let number = (!last.is_empty() && last.len() <= 18 && last.iter().all(u8::is_ascii_digit))
-            .then(|| last.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+        // Only plain numbers below MAX_SIBLING: `01` and `1` must not share a hash, and the
+        // bound keeps crafted hops from piling up in one bucket (see MAX_SIBLING).
+        let plain = !last.is_empty()
+            && last.len() <= 7
+            && last.iter().all(u8::is_ascii_digit)
+            && (last[0] != b'0' || last.len() == 1);
+        let number = plain
+            .then(|| last.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+            .filter(|n| *n < MAX_SIBLING);
         self.hash = match number {
             Some(number) => {
                 let base = self.seed.hash_one(parent);
@@ -131,6 +148,7 @@ mod tests {
             "",
             "1",
             "1.x",
+            "1048576",
             "1.2.3",
             "007",
             "99999999999999999999",
@@ -157,6 +175,28 @@ mod tests {
         assert_eq!(map.len(), 8);
         assert_eq!(map.get("1.01"), Some(&3));
         assert_eq!(map.get("01"), Some(&1));
+    }
+
+    #[test]
+    fn zero_padded_siblings_do_not_share_a_hash() {
+        let hashing = HopHashing::default();
+        let hashes: std::collections::HashSet<u64> = (1..=64)
+            .map(|width| hashing.hash_one(CompactString::from(format!("1.{:0width$}", 7))))
+            .collect();
+        // `1.7`, `1.07`, `1.007`, …: only the first takes the numeric path.
+        assert_eq!(hashes.len(), 64);
+    }
+
+    #[test]
+    fn siblings_that_agree_modulo_a_table_size_spread_out() {
+        // 4,096 hops whose numbers agree modulo 2^17 would share a bucket of a 2^17-bucket
+        // table on the neighbouring path; past MAX_SIBLING they are hashed whole.
+        let hashing = HopHashing::default();
+        let buckets: std::collections::HashSet<u64> = (0..4096u64)
+            .map(|i| hashing.hash_one(CompactString::from(format!("1.{}", 5 + (i << 17)))))
+            .map(|h| h & ((1 << 17) - 1))
+            .collect();
+        assert!(buckets.len() > 3900, "{} buckets", buckets.len());
     }
 
     #[test]
