@@ -267,24 +267,69 @@ impl<'de> Deserialize<'de> for Headers {
 
 /// The traced request as the reporting server saw it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(from = "ReceivedRequest")]
 pub struct TraceRequest {
     /// Headers, with their case preserved.
-    #[serde(default, skip_serializing_if = "Headers::is_empty")]
-    pub header: Headers,
-    #[serde(default, rename = "msgsize")]
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    header: Headers,
+    #[serde(rename = "msgsize")]
     pub msg_size: u64,
+    /// The `Nats-Trace-Hop` header, found once when the request is made: the stitcher needs
+    /// it for every trace, and the headers are not otherwise read.
+    #[serde(skip)]
+    hop: CompactString,
+}
+
+/// A request as it arrives, before its hop is looked up.
+#[derive(Deserialize)]
+struct ReceivedRequest {
+    #[serde(default)]
+    header: Headers,
+    #[serde(default, rename = "msgsize")]
+    msg_size: u64,
+}
+
+impl From<ReceivedRequest> for TraceRequest {
+    fn from(received: ReceivedRequest) -> TraceRequest {
+        TraceRequest::new(received.header, received.msg_size)
+    }
 }
 
 impl TraceRequest {
+    pub fn new(header: Headers, msg_size: u64) -> TraceRequest {
+        let hop = header_value(&header, TRACE_HOP_HEADER)
+            .unwrap_or_default()
+            .into();
+        TraceRequest {
+            header,
+            msg_size,
+            hop,
+        }
+    }
+
+    pub fn headers(&self) -> &Headers {
+        &self.header
+    }
+
     /// The first value of a header, looked up case-insensitively as NATS headers are.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.header.get(name).next().or_else(|| {
-            self.header
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        header_value(&self.header, name)
     }
+
+    /// The `Nats-Trace-Hop` header; empty when there is none.
+    pub fn hop(&self) -> &str {
+        &self.hop
+    }
+}
+
+/// The first value of header `name`: an exact match, else a case-insensitive one.
+fn header_value<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers.get(name).next().or_else(|| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
 }
 
 /// How the message entered the server (`in`).
@@ -634,9 +679,7 @@ impl TraceMessage {
 
     /// The hop id this server received the message with; empty for the origin server.
     pub fn hop(&self) -> &str {
-        self.request
-            .header_value(TRACE_HOP_HEADER)
-            .unwrap_or_default()
+        self.request.hop()
     }
 
     /// True when this is the origin server's trace: it received the message from a client.

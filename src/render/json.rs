@@ -358,7 +358,7 @@ impl<'a> NodeBuilder<'a> {
             detached: node.detached,
             hops: trace.map(|t| t.hops),
             request: trace.map(|t| Request {
-                headers: &t.request.header,
+                headers: t.request.headers(),
                 msgsize: t.request.msg_size,
             }),
             ingress: None,
