@@ -626,27 +626,46 @@ impl Topology {
         let started = Instant::now();
         for index in 0..self.servers.len() {
             loop {
-                let server = &mut self.servers[index];
-                if let Some(child) = server.child.as_mut() {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        return Err(format!(
-                            "nats-server {} exited ({status}): {}",
-                            server.name,
-                            server.log_tail()
-                        ));
-                    }
-                }
+                // Any server, not only the one waited for: a server's readiness can hang on
+                // another (a hub waits for its leaf), and a server that died (a port taken
+                // in the meantime) says why in its own log.
+                self.check_running()?;
                 let server = &self.servers[index];
                 match readiness_gap(server.monitor_port, &self.expectations[index]) {
                     Ok(()) => break,
                     Err(gap) if started.elapsed() > timeout => {
+                        let others: Vec<String> = self
+                            .servers
+                            .iter()
+                            .filter(|other| other.name != server.name)
+                            .map(|other| format!("{}: {}", other.name, other.log_tail()))
+                            .collect();
                         return Err(format!(
-                            "nats-server {} not ready after {timeout:?}: {gap}; log: {}",
+                            "nats-server {} not ready after {timeout:?}: {gap}; log: {}; other servers' logs: {}",
                             server.name,
-                            server.log_tail()
+                            server.log_tail(),
+                            others.join(" || ")
                         ));
                     }
                     Err(_) => std::thread::sleep(POLL_INTERVAL),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Topology {
+    /// An error naming the first server that has exited, with the end of its log.
+    fn check_running(&mut self) -> Result<(), String> {
+        for server in &mut self.servers {
+            if let Some(child) = server.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!(
+                        "nats-server {} exited ({status}): {}",
+                        server.name,
+                        server.log_tail()
+                    ));
                 }
             }
         }
