@@ -344,13 +344,20 @@ impl TraceGraph {
 
     /// The child reached through each egress of `ix`, indexed like its egresses.
     pub fn children_by_egress(&self, ix: NodeIndex) -> Vec<Option<NodeIndex>> {
-        let mut out = vec![None; self.graph[ix].egress_count()];
+        let mut out = Vec::new();
+        self.fill_children(ix, &mut out);
+        out
+    }
+
+    /// [`TraceGraph::children_by_egress`] into a buffer the caller reuses.
+    fn fill_children(&self, ix: NodeIndex, out: &mut Vec<Option<NodeIndex>>) {
+        out.clear();
+        out.resize(self.graph[ix].egress_count(), None);
         for edge in self.graph.edges_directed(ix, Direction::Outgoing) {
             if let Some(slot) = out.get_mut(*edge.weight()) {
                 *slot = Some(edge.target());
             }
         }
-        out
     }
 
     /// The parent of `ix`, and the index of the egress leading to it.
@@ -476,15 +483,8 @@ impl Iterator for Walk<'_> {
     fn next(&mut self) -> Option<Step> {
         match self.stack.pop()? {
             WalkWork::Server(node, depth) => {
-                let egresses = self.graph.graph[node].egress_count();
-                self.children.clear();
-                self.children.resize(egresses, None);
-                for edge in self.graph.graph.edges_directed(node, Direction::Outgoing) {
-                    if let Some(slot) = self.children.get_mut(*edge.weight()) {
-                        *slot = Some(edge.target());
-                    }
-                }
-                self.stack.reserve(egresses);
+                self.graph.fill_children(node, &mut self.children);
+                self.stack.reserve(self.children.len());
                 for (index, child) in self.children.iter().enumerate().rev() {
                     self.stack
                         .push(WalkWork::Egress(node, index, depth, *child));
@@ -533,6 +533,33 @@ struct HopState {
     announcement: Option<Announcement>,
 }
 
+/// One trace taken by the [`Stitcher`], and what was learnt of it when it arrived.
+#[derive(Debug)]
+struct Received {
+    /// Boxed: a pointer moves into the trace's node cheaper than the message; taken out
+    /// when the node is made.
+    trace: Option<Box<TraceMessage>>,
+    /// The hop it arrived with (empty for the origin).
+    hop: CompactString,
+    /// For a placed remote trace, the egress of a placed trace that announced its hop:
+    /// (arrival index of the announcing trace, position among its egresses).
+    link: Option<(usize, usize)>,
+    /// Where its egress events are among its events.
+    egresses: EgressEvents,
+}
+
+impl Received {
+    /// The node for this trace, which it gives up.
+    fn take_node(&mut self, detached: bool) -> ServerNode {
+        make_node(
+            self.trace.take(),
+            std::mem::take(&mut self.hop),
+            std::mem::take(&mut self.egresses),
+            detached,
+        )
+    }
+}
+
 /// Collects trace messages in any order and knows, after each, whether the tree is complete.
 ///
 /// Everything [`Stitcher::finish`] needs to link a server to its parent is found while the
@@ -541,17 +568,8 @@ struct HopState {
 /// server is missing.
 #[derive(Debug, Default)]
 pub struct Stitcher {
-    // Boxed: each trace is moved from here into its node; a pointer moves cheaper than
-    // the message, and the node keeps it where it was first put.
-    #[allow(clippy::vec_box)]
-    traces: Vec<Box<TraceMessage>>,
-    /// The hop each trace arrived with, by arrival index (empty for the origin).
-    hops: Vec<CompactString>,
-    /// For each placed remote trace, the egress of a placed trace that announced its hop:
-    /// (arrival index of the announcing trace, position among its egresses).
-    links: Vec<Option<(usize, usize)>>,
-    /// Where each trace's egress events are, by arrival index.
-    reported: Vec<EgressEvents>,
+    /// Every trace taken, by arrival index, with what was learnt of it on arrival.
+    received: Vec<Received>,
     /// Counts over every trace taken, for the graph's summaries.
     tally: Tally,
     origin: Option<usize>,
@@ -577,11 +595,11 @@ impl Stitcher {
 
     /// Number of trace messages taken so far.
     pub fn len(&self) -> usize {
-        self.traces.len()
+        self.received.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.traces.is_empty()
+        self.received.is_empty()
     }
 
     pub fn has_origin(&self) -> bool {
@@ -625,7 +643,7 @@ impl Stitcher {
 
     /// Takes one trace message.
     pub fn add(&mut self, trace: TraceMessage) {
-        let index = self.traces.len();
+        let index = self.received.len();
         let hop = trace.hop();
         let mut link = None;
         let name = || trace.server.name.to_string();
@@ -676,11 +694,13 @@ impl Stitcher {
         if !placed {
             self.detached.push(index);
         }
-        let reported = self.scan_events(index, hop, &trace, placed);
-        self.reported.push(reported);
-        self.hops.push(hop.into());
-        self.links.push(link);
-        self.traces.push(Box::new(trace));
+        let egresses = self.scan_events(index, hop, &trace, placed);
+        self.received.push(Received {
+            hop: hop.into(),
+            link,
+            egresses,
+            trace: Some(Box::new(trace)),
+        });
     }
 
     /// The one pass over the events of trace `index` (received with `hop`): counts them,
@@ -712,10 +732,7 @@ impl Stitcher {
             }
         }
         // The awaited traces will arrive: make room once rather than regrow.
-        self.traces.reserve(self.awaited);
-        self.hops.reserve(self.awaited);
-        self.links.reserve(self.awaited);
-        self.reported.reserve(self.awaited);
+        self.received.reserve(self.awaited);
         reported
     }
 
@@ -750,7 +767,7 @@ impl Stitcher {
         }
         state.announcement = Some(announcement);
         match state.trace {
-            Some(child) => self.links[child] = Some((index, position)),
+            Some(child) => self.received[child].link = Some((index, position)),
             None if expects_trace => self.awaited += 1,
             None => {}
         }
@@ -759,10 +776,7 @@ impl Stitcher {
     /// Builds the route tree from everything taken.
     pub fn finish(self) -> TraceGraph {
         let Stitcher {
-            traces,
-            mut hops,
-            links,
-            mut reported,
+            mut received,
             mut tally,
             origin,
             by_hop,
@@ -771,17 +785,11 @@ impl Stitcher {
             waiting_for_parent,
             ..
         } = self;
-        let received = traces.len();
-        let mut slots: Vec<Option<Box<TraceMessage>>> = traces.into_iter().map(Some).collect();
-        let mut graph: DiGraph<ServerNode, usize> = DiGraph::with_capacity(received + 1, received);
+        let count = received.len();
+        let mut graph: DiGraph<ServerNode, usize> = DiGraph::with_capacity(count + 1, count);
 
         let root = graph.add_node(match origin {
-            Some(i) => make_node(
-                slots[i].take(),
-                CompactString::default(),
-                take(&mut reported, i),
-                false,
-            ),
+            Some(i) => received[i].take_node(false),
             None => make_node(
                 None,
                 CompactString::default(),
@@ -794,11 +802,11 @@ impl Stitcher {
         }
 
         // Placed remote traces, in arrival order.
-        let mut is_detached = vec![false; received];
+        let mut is_detached = vec![false; count];
         for &i in &detached {
             is_detached[i] = true;
         }
-        let mut placed: Vec<usize> = (0..received)
+        let mut placed: Vec<usize> = (0..count)
             .filter(|&i| Some(i) != origin && !is_detached[i])
             .collect();
         // Placeholders for missing ancestors are only needed when a trace waits for its
@@ -807,18 +815,22 @@ impl Stitcher {
         let too_deep = if waiting_for_parent == 0 {
             HashSet::new()
         } else {
-            let pairs: Vec<(usize, &str)> = placed.iter().map(|&i| (i, hops[i].as_str())).collect();
+            let pairs: Vec<(usize, &str)> = placed
+                .iter()
+                .map(|&i| (i, received[i].hop.as_str()))
+                .collect();
             over_placeholder_budget(&pairs)
         };
         if !too_deep.is_empty() {
             for &index in placed.iter().filter(|i| too_deep.contains(*i)) {
-                let server = slots[index]
+                let server = received[index]
+                    .trace
                     .as_ref()
                     .map(|t| t.server.name.to_string())
                     .unwrap_or_default();
                 problems.push(Problem::TooManyMissingAncestors {
                     server,
-                    hop: hops[index].to_string(),
+                    hop: received[index].hop.to_string(),
                 });
                 detached.push(index);
             }
@@ -826,24 +838,14 @@ impl Stitcher {
         }
 
         // A node per placed trace; `trace_of_node` says which trace each node holds.
-        let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; received];
-        let mut trace_of_node: Vec<Option<usize>> = Vec::with_capacity(received + 1);
+        let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; count];
+        let mut trace_of_node: Vec<Option<usize>> = Vec::with_capacity(count + 1);
         trace_of_node.push(origin);
         if let Some(i) = origin {
             node_of_trace[i] = Some(root);
         }
         for &index in &placed {
-            let hop = if too_deep.is_empty() {
-                std::mem::take(&mut hops[index])
-            } else {
-                hops[index].clone()
-            };
-            let ix = graph.add_node(make_node(
-                slots[index].take(),
-                hop,
-                take(&mut reported, index),
-                false,
-            ));
+            let ix = graph.add_node(received[index].take_node(false));
             node_of_trace[index] = Some(ix);
             trace_of_node.push(Some(index));
         }
@@ -915,7 +917,9 @@ impl Stitcher {
         for (position, trace) in trace_of_node.iter().enumerate().skip(1) {
             let child = NodeIndex::new(position);
             let at = match trace {
-                Some(index) => links[*index].and_then(|(t, e)| node_of_trace[t].map(|p| (p, e))),
+                Some(index) => received[*index]
+                    .link
+                    .and_then(|(t, e)| node_of_trace[t].map(|p| (p, e))),
                 None => by_hop
                     .get(graph[child].hop.as_str())
                     .and_then(|state| state.announcement.as_ref())
@@ -972,11 +976,9 @@ impl Stitcher {
         }
         let detached_nodes = detached
             .into_iter()
-            .filter_map(|i| slots[i].take().map(|trace| (i, trace)))
-            .map(|(i, trace)| {
-                let hop = CompactString::from(trace.hop());
-                let egresses = take(&mut reported, i);
-                graph.add_node(make_node(Some(trace), hop, egresses, true))
+            .filter_map(|i| {
+                let trace = &mut received[i];
+                (trace.trace.is_some()).then(|| graph.add_node(trace.take_node(true)))
             })
             .collect();
         TraceGraph {
@@ -987,14 +989,6 @@ impl Stitcher {
             tally,
         }
     }
-}
-
-/// The egress positions noted for trace `index`, taken out of the stitcher's list.
-fn take(reported: &mut [EgressEvents], index: usize) -> EgressEvents {
-    reported
-        .get_mut(index)
-        .map(std::mem::take)
-        .unwrap_or_default()
 }
 
 /// A server node for `trace` (or a placeholder) whose egress events are where `reported`
