@@ -477,44 +477,39 @@ impl Event {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
-    value: Value,
+/// The typed event called `type_name`, read from `body` (the whole event object, or what is
+/// left of it after its `type`); `None`, with `body` never made, for a type this version
+/// does not know.
+fn typed_event<'de, D: Deserializer<'de>>(
     type_name: &str,
-) -> Result<T, E> {
-    serde_json::from_value(value).map_err(|e| E::custom(format!("bad \"{type_name}\" event: {e}")))
+    body: impl FnOnce() -> D,
+) -> Option<Result<Event, D::Error>> {
+    let event = match type_name {
+        "in" => Ingress::deserialize(body()).map(Event::Ingress),
+        "sm" => SubjectMapping::deserialize(body()).map(Event::SubjectMapping),
+        "se" => StreamExport::deserialize(body()).map(Event::StreamExport),
+        "si" => ServiceImport::deserialize(body()).map(Event::ServiceImport),
+        "js" => JetStream::deserialize(body()).map(Event::JetStream),
+        "eg" => Egress::deserialize(body()).map(Event::Egress),
+        _ => return None,
+    };
+    Some(event.map_err(|e| serde::de::Error::custom(format!("bad \"{type_name}\" event: {e}"))))
 }
 
 impl Event {
     /// The event for a whole JSON value (the slow path, for an object whose `type` is not
     /// its first key, and for anything that is not an object, kept as an unknown event).
     fn from_value<E: serde::de::Error>(value: Value) -> Result<Event, E> {
-        let type_name = value
+        let kind = value
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        Ok(match type_name.as_str() {
-            "in" => Event::Ingress(typed(value, &type_name)?),
-            "sm" => Event::SubjectMapping(typed(value, &type_name)?),
-            "se" => Event::StreamExport(typed(value, &type_name)?),
-            "si" => Event::ServiceImport(typed(value, &type_name)?),
-            "js" => Event::JetStream(typed(value, &type_name)?),
-            "eg" => Event::Egress(typed(value, &type_name)?),
-            _ => Event::Unknown {
-                kind: type_name,
-                raw: value,
-            },
-        })
+        match typed_event(&kind, || &value) {
+            Some(event) => event.map_err(E::custom),
+            None => Ok(Event::Unknown { kind, raw: value }),
+        }
     }
-}
-
-/// The rest of an event object, after its `type`, deserialised straight into `T`.
-fn typed_rest<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
-    rest: A,
-    type_name: &str,
-) -> Result<T, A::Error> {
-    T::deserialize(serde::de::value::MapAccessDeserializer::new(rest))
-        .map_err(|e| serde::de::Error::custom(format!("bad \"{type_name}\" event: {e}")))
 }
 
 /// Reads one event. nats-server writes `type` as the first key of every event, so the rest
@@ -537,14 +532,10 @@ impl<'de> serde::de::Visitor<'de> for EventVisitor {
         let first_value: Value = map.next_value()?;
         if first == "type" {
             if let Value::String(type_name) = &first_value {
-                match type_name.as_str() {
-                    "in" => return typed_rest(map, type_name).map(Event::Ingress),
-                    "sm" => return typed_rest(map, type_name).map(Event::SubjectMapping),
-                    "se" => return typed_rest(map, type_name).map(Event::StreamExport),
-                    "si" => return typed_rest(map, type_name).map(Event::ServiceImport),
-                    "js" => return typed_rest(map, type_name).map(Event::JetStream),
-                    "eg" => return typed_rest(map, type_name).map(Event::Egress),
-                    _ => {}
+                let rest = &mut map;
+                let rest = move || serde::de::value::MapAccessDeserializer::new(rest);
+                if let Some(event) = typed_event(type_name, rest) {
+                    return event;
                 }
             }
         }

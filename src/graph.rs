@@ -362,10 +362,7 @@ impl TraceGraph {
 
     /// The parent of `ix`, and the index of the egress leading to it.
     pub fn parent(&self, ix: NodeIndex) -> Option<(NodeIndex, usize)> {
-        self.graph
-            .edges_directed(ix, Direction::Incoming)
-            .next()
-            .map(|e| (e.source(), *e.weight()))
+        self_parent(&self.graph, ix)
     }
 
     /// Depth-first walk from `start` in display order, step by step, without recursion

@@ -622,6 +622,22 @@ impl Topology {
         }
     }
 
+    /// An error naming the first server that has exited, with the end of its log.
+    fn check_running(&mut self) -> Result<(), String> {
+        for server in &mut self.servers {
+            if let Some(child) = server.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!(
+                        "nats-server {} exited ({status}): {}",
+                        server.name,
+                        server.log_tail()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let started = Instant::now();
         for index in 0..self.servers.len() {
@@ -648,24 +664,6 @@ impl Topology {
                         ));
                     }
                     Err(_) => std::thread::sleep(POLL_INTERVAL),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Topology {
-    /// An error naming the first server that has exited, with the end of its log.
-    fn check_running(&mut self) -> Result<(), String> {
-        for server in &mut self.servers {
-            if let Some(child) = server.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!(
-                        "nats-server {} exited ({status}): {}",
-                        server.name,
-                        server.log_tail()
-                    ));
                 }
             }
         }
