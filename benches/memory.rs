@@ -4,10 +4,10 @@
 
 use std::io;
 
-use nats_trace::event::TraceMessage;
-use nats_trace::graph::Stitcher;
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
-use nats_trace::synthetic;
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::Stitcher;
+use nats_trace_testkit::synthetic;
 
 /// mimalloc: the many small allocations of thousands of trace messages are much cheaper
 /// than with the system allocator (see the README's Performance section).

@@ -6,11 +6,11 @@ use std::hint::black_box;
 use std::io::{self, Write};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nats_trace::collect::decode_and_parse;
-use nats_trace::event::TraceMessage;
-use nats_trace::graph::Stitcher;
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
-use nats_trace::synthetic;
+use nats_trace::trace::collect::decode_and_parse;
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::Stitcher;
+use nats_trace_testkit::synthetic;
 
 /// mimalloc: the many small allocations of thousands of trace messages are much cheaper
 /// than with the system allocator (see the README's Performance section).

@@ -11,10 +11,10 @@ use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
-use nats_trace::event::TraceMessage;
-use nats_trace::graph::Stitcher;
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
-use nats_trace::synthetic;
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::Stitcher;
+use nats_trace_testkit::synthetic;
 
 /// mimalloc, as in the binary.
 #[global_allocator]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Parses a duration such as `250ms`, `1.5s`, `500us`/`500µs`, `100ns`, `2m`, `1h`, or a bare
 /// number of seconds.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -36,7 +36,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// Rounds to the nearest microsecond, halves away from zero (Go's `Duration.Round`).
-pub fn round_to_micros(nanos: i128) -> i128 {
+pub(crate) fn round_to_micros(nanos: i128) -> i128 {
     let rem = nanos % 1000;
     let base = nanos - rem;
     if rem.abs() * 2 >= 1000 {
@@ -48,7 +48,7 @@ pub fn round_to_micros(nanos: i128) -> i128 {
 
 /// Formats nanoseconds like Go's `time.Duration.String()`: `0s`, `750ns`, `12.5µs`,
 /// `1.234ms`, `2.5s`, `1m30s`, `1h0m0s`.
-pub fn go_string(nanos: i128) -> String {
+pub(crate) fn go_string(nanos: i128) -> String {
     if nanos == 0 {
         return "0s".to_string();
     }
@@ -89,7 +89,7 @@ fn fraction(value: u128, scale: u128) -> String {
 }
 
 /// Formats a [`Duration`] the Go way.
-pub fn go_string_of(d: Duration) -> String {
+pub(crate) fn go_string_of(d: Duration) -> String {
     go_string(d.as_nanos() as i128)
 }
 

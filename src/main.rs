@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = nats_trace::app::run(cli, &mut out);
+    let result = nats_trace::commands::run(cli, &mut out);
     let flushed = out.flush();
     match (result, flushed) {
         (Err(Error::Io(e)), _) | (Ok(_), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {

@@ -4,7 +4,7 @@ use crate::error::Error;
 
 /// Checks that `subject` is a valid publish subject: non-empty tokens, no wildcards, no
 /// whitespace or control characters.
-pub fn validate_publish_subject(subject: &str) -> Result<(), Error> {
+pub(crate) fn validate_publish_subject(subject: &str) -> Result<(), Error> {
     let bad = |why: &str| {
         Err(Error::Usage(format!(
             "invalid subject {}: {why}",
@@ -29,7 +29,7 @@ pub fn validate_publish_subject(subject: &str) -> Result<(), Error> {
 
 /// True when the subscription subject `pattern` (which may hold `*` and `>`) matches the
 /// literal `subject`.
-pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+pub(crate) fn subject_matches(pattern: &str, subject: &str) -> bool {
     let mut tokens = subject.split('.');
     for wanted in pattern.split('.') {
         match (wanted, tokens.next()) {

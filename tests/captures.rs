@@ -8,9 +8,9 @@ mod common;
 use std::path::Path;
 
 use common::normalize;
-use nats_trace::event::TraceMessage;
-use nats_trace::graph::{TraceGraph, stitch};
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::{TraceGraph, stitch};
 
 fn testdata(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -22,6 +22,7 @@ fn expect_args<'a>(url: &'a str, expectations: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn every_expectation_key_passes_and_fails_on_a_real_supercluster() {
     let (topology, _subs) = common::demo_supercluster();
     let e1 = topology.url("e1");
@@ -183,6 +184,7 @@ fn suite_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
     let (supercluster, _subs) = common::demo_supercluster();
     let (silent, _silent_subs) = common::hub_with_silent_leaf();

@@ -476,6 +476,7 @@ fn escape_sequences_in_names_never_reach_the_terminal() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn a_hundred_concurrent_traces_each_get_their_own_tree() {
     let topology = Topology::supercluster().expect("topology");
     let mut subs = Subscribers::new();

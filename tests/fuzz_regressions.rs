@@ -3,14 +3,16 @@
 //! inline tests for findings too big to keep as files), every
 //! captured trace (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random
 //! inputs, each replayed through the same entry points as the cargo-fuzz targets
-//! (`nats_trace::fuzzing`).
+//! (`nats_trace_testkit::fuzzing`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nats_trace::event::TraceMessage;
-use nats_trace::fuzzing::{Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch_at};
-use nats_trace::graph::{MAX_PLACEHOLDER_BYTES, Problem, stitch};
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::{MAX_PLACEHOLDER_BYTES, Problem, stitch};
+use nats_trace_testkit::fuzzing::{
+    Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch_at,
+};
 
 fn regressions(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -211,7 +213,7 @@ fn completeness_agrees_for_unlisted_children_and_repeated_hops() {
     // The origin lists nothing, yet hop 1 reports.
     for order in [[0, 1], [1, 0]] {
         let traces = [trace("", ""), trace("1", "")];
-        let mut stitcher = nats_trace::graph::Stitcher::new();
+        let mut stitcher = nats_trace::trace::stitch::Stitcher::new();
         for i in order {
             stitcher.add(traces[i].clone());
         }
@@ -225,7 +227,7 @@ fn completeness_agrees_for_unlisted_children_and_repeated_hops() {
         "",
         r#",{"type":"eg","ts":"x","kind":1,"hop":"1","error":"e"},{"type":"eg","ts":"x","kind":1,"hop":"1"}"#,
     );
-    let mut stitcher = nats_trace::graph::Stitcher::new();
+    let mut stitcher = nats_trace::trace::stitch::Stitcher::new();
     stitcher.add(origin.clone());
     assert!(!stitcher.is_complete());
     let graph = stitcher.finish();

@@ -3,10 +3,10 @@
 
 use std::io::{self, Write};
 
-use nats_trace::event::TraceMessage;
-use nats_trace::graph::{Step, Stitcher, TraceGraph};
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
-use nats_trace::synthetic;
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::{Step, Stitcher, TraceGraph};
+use nats_trace_testkit::synthetic;
 
 fn stitch_lines(lines: &[String], reverse: bool) -> TraceGraph {
     let mut stitcher = Stitcher::new();

@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
-use nats_trace::collect::decode_and_parse;
-use nats_trace::event::{ConnKind, TraceMessage};
-use nats_trace::graph::{Step, Stitcher, TraceGraph, compare_hops, stitch};
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
+use nats_trace::trace::collect::decode_and_parse;
+use nats_trace::trace::event::{ConnKind, TraceMessage};
+use nats_trace::trace::stitch::{Step, Stitcher, TraceGraph, compare_hops, stitch};
 
 fn capture(name: &str) -> Vec<String> {
     let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -4,9 +4,9 @@
 //! the egress (and JetStream) events, and the completeness flag agrees with the missing
 //! nodes. Arbitrary, malformed sequences are the stitch fuzzer's (`src/fuzzing.rs`).
 
-use nats_trace::event::TraceMessage;
-use nats_trace::fuzzing::{check_graph, shape};
-use nats_trace::graph::{Stitcher, TraceGraph};
+use nats_trace::trace::event::TraceMessage;
+use nats_trace::trace::stitch::{Stitcher, TraceGraph};
+use nats_trace_testkit::fuzzing::{check_graph, shape};
 use proptest::prelude::*;
 use serde_json::json;
 

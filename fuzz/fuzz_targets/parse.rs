@@ -1,4 +1,4 @@
-//! Fuzz target: [`nats_trace::fuzzing::fuzz_parse`] (see `src/fuzzing.rs`).
+//! Fuzz target: [`nats_trace_testkit::fuzzing::fuzz_parse`] (see `src/fuzzing.rs`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nats_trace::fuzzing::fuzz_parse(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nats_trace_testkit::fuzzing::fuzz_parse(data));

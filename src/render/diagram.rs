@@ -9,8 +9,8 @@ use petgraph::graph::NodeIndex;
 
 use super::TraceReport;
 use super::json::jetstream_action;
-use crate::event::{ConnKind, Event};
-use crate::graph::Step;
+use crate::trace::event::{ConnKind, Event};
+use crate::trace::stitch::Step;
 
 /// What a box stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub(crate) struct Diagram {
 
 impl Diagram {
     /// Boxes that belong to no cluster.
-    pub fn loose_boxes(&self) -> Vec<usize> {
+    pub(super) fn loose_boxes(&self) -> Vec<usize> {
         let mut grouped = vec![false; self.boxes.len()];
         for (_, members) in &self.clusters {
             for &m in members {
@@ -72,7 +72,8 @@ impl Diagram {
         (0..self.boxes.len()).filter(|&i| !grouped[i]).collect()
     }
 
-    pub fn new(report: &TraceReport) -> Diagram {
+    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
+    pub(super) fn new(report: &TraceReport) -> Diagram {
         let graph = &report.graph;
         let mut d = Diagram {
             title: format!(

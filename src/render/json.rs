@@ -12,8 +12,8 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 
 use super::{Renderer, TraceReport};
-use crate::event::{ConnKind, Event, Timestamp};
-use crate::graph::{Problem, ReportedError, ServerNode, Step, TraceGraph};
+use crate::trace::event::{ConnKind, Event, Timestamp};
+use crate::trace::stitch::{Problem, ReportedError, ServerNode, Step, TraceGraph};
 
 /// The value of the document's `schema` field.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -133,7 +133,7 @@ struct Server<'a> {
 
 #[derive(Serialize)]
 struct Request<'a> {
-    headers: &'a crate::event::Headers,
+    headers: &'a crate::trace::event::Headers,
     msgsize: u64,
 }
 
@@ -231,7 +231,7 @@ fn some(text: &str) -> Option<&str> {
 }
 
 /// JetStream's outcome in the words of the tree.
-pub(crate) fn jetstream_action(js: &crate::event::JetStream) -> &'static str {
+pub(crate) fn jetstream_action(js: &crate::trace::event::JetStream) -> &'static str {
     if !js.error.is_empty() {
         "rejected"
     } else if js.no_interest {
@@ -323,6 +323,7 @@ impl<'a> NodeBuilder<'a> {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
     fn node(&self, ix: NodeIndex, built: &mut HashMap<NodeIndex, Node<'a>>) -> Node<'a> {
         let graph: &'a TraceGraph = self.graph;
         let node: &'a ServerNode = graph.node(ix);

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use super::diagram::{Diagram, Shape};
 use super::{Renderer, TraceReport};
-use crate::event::ConnKind;
 use crate::text::sanitize;
+use crate::trace::event::ConnKind;
 
 /// Renders the route graph as a Mermaid flowchart.
 #[derive(Debug, Clone, Copy, Default)]

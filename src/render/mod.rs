@@ -6,8 +6,8 @@
 use std::io;
 use std::time::Duration;
 
-use crate::event::ConnKind;
-use crate::graph::TraceGraph;
+use crate::trace::event::ConnKind;
+use crate::trace::stitch::TraceGraph;
 
 mod diagram;
 mod dot;
@@ -74,7 +74,10 @@ impl TraceReport {
         let deliver = root
             .trace
             .as_ref()
-            .and_then(|t| t.request.header_value(crate::event::TRACE_ONLY_HEADER))
+            .and_then(|t| {
+                t.request
+                    .header_value(crate::trace::event::TRACE_ONLY_HEADER)
+            })
             .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
         let complete = graph.is_complete();
         TraceReport {
@@ -117,7 +120,7 @@ impl Palette {
         }
     }
 
-    pub fn kind(self, kind: ConnKind, text: &str) -> String {
+    pub(crate) fn kind(self, kind: ConnKind, text: &str) -> String {
         let style = owo_colors::Style::new();
         let style = match kind {
             ConnKind::Client => style.green(),
@@ -130,11 +133,11 @@ impl Palette {
         self.paint(text, style)
     }
 
-    pub fn error(self, text: &str) -> String {
+    pub(crate) fn error(self, text: &str) -> String {
         self.paint(text, owo_colors::Style::new().red().bold())
     }
 
-    pub fn warning(self, text: &str) -> String {
+    pub(crate) fn warning(self, text: &str) -> String {
         self.paint(text, owo_colors::Style::new().yellow().bold())
     }
 }

@@ -9,9 +9,9 @@ use petgraph::graph::NodeIndex;
 
 use super::{Palette, RenderOptions, Renderer, TraceReport};
 use crate::duration::{go_string, round_to_micros};
-use crate::event::{ConnKind, Event, Timestamp};
-use crate::graph::{EgressEntry, ServerNode, Step, TraceGraph};
 use crate::text::{go_quote, push_go_quoted, sanitize};
+use crate::trace::event::{ConnKind, Event, Timestamp};
+use crate::trace::stitch::{EgressEntry, ServerNode, Step, TraceGraph};
 
 /// Renders the route tree as text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -132,6 +132,7 @@ impl<'a> TreeWriter<'a> {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
     fn write_server(&mut self, ix: NodeIndex, depth: usize) -> io::Result<()> {
         let graph = self.graph;
         let node = graph.node(ix);

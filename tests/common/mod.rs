@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 /// The longest any nats-trace run may take in a test before it is killed and the test fails.
-pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The result of one nats-trace run.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -21,12 +21,12 @@ pub struct Run {
 }
 
 /// Runs the nats-trace binary with `args`, colors off, bounded by [`RUN_LIMIT`].
-pub fn nats_trace(args: &[&str]) -> Run {
+pub(crate) fn nats_trace(args: &[&str]) -> Run {
     nats_trace_with_env(args, &[])
 }
 
 /// As [`nats_trace`], with extra environment variables.
-pub fn nats_trace_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn nats_trace_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_nats-trace"));
     command
@@ -73,7 +73,7 @@ pub fn nats_trace_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// Replaces the numbers of `cid:`, `rid:`, `gid:`, `lid:` and `id:` with `N`, since the
 /// servers assign them.
-pub fn normalize_ids(text: &str) -> String {
+pub(crate) fn normalize_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = ["cid:", "rid:", "gid:", "lid:", " id:"]
@@ -111,12 +111,12 @@ fn normalize_versions(text: &str) -> String {
 }
 
 /// [`normalize_ids`] and [`normalize_versions`]: what the tree tests compare.
-pub fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     normalize_versions(&normalize_ids(text))
 }
 
 /// A tokio runtime for the async parts of a test (subscribers).
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -125,14 +125,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Subscribers on real servers, kept alive as long as this value.
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     pub runtime: tokio::runtime::Runtime,
     pub clients: Vec<async_nats::Client>,
     pub subscriptions: Vec<async_nats::Subscriber>,
 }
 
 impl Subscribers {
-    pub fn new() -> Subscribers {
+    pub(crate) fn new() -> Subscribers {
         Subscribers {
             runtime: runtime(),
             clients: Vec::new(),
@@ -142,7 +142,7 @@ impl Subscribers {
 
     /// Connects a client called `name` to `url` and subscribes it to `subject` (in `queue`).
     /// Returns the index of the subscription.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &mut self,
         url: &str,
         name: &str,
@@ -153,7 +153,7 @@ impl Subscribers {
     }
 
     /// As [`Subscribers::subscribe`], connecting with `options` (credentials, pinning, …).
-    pub fn subscribe_with(
+    pub(crate) fn subscribe_with(
         &mut self,
         options: async_nats::ConnectOptions,
         url: &str,
@@ -186,7 +186,12 @@ impl Subscribers {
 
     /// The payloads subscription `index` receives until a message with payload `sentinel`
     /// (which the test publishes after the trace), bounded by `limit`.
-    pub fn received_until(&mut self, index: usize, sentinel: &str, limit: Duration) -> Vec<String> {
+    pub(crate) fn received_until(
+        &mut self,
+        index: usize,
+        sentinel: &str,
+        limit: Duration,
+    ) -> Vec<String> {
         let subscription = &mut self.subscriptions[index];
         self.runtime.block_on(async {
             let mut payloads = Vec::new();
@@ -205,7 +210,7 @@ impl Subscribers {
     }
 
     /// Publishes `payload` to `subject` on the server at `url` from a fresh client.
-    pub fn publish(&self, url: &str, subject: &str, payload: &str) {
+    pub(crate) fn publish(&self, url: &str, subject: &str, payload: &str) {
         self.runtime.block_on(async {
             let client = async_nats::connect(url).await.expect("publisher connects");
             client
@@ -219,8 +224,8 @@ impl Subscribers {
 
 /// The demo topology (supercluster with a leafnode chain) with the demo's subscribers, their
 /// interest propagated along the path from `e1`.
-pub fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
-    use nats_trace::app::{DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS};
+pub(crate) fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
+    use nats_trace::commands::{DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS};
     let topology = nats_trace::topology::Topology::supercluster().expect("supercluster starts");
     let mut subscribers = Subscribers::new();
     for (server, name, queue) in DEMO_SUBSCRIBERS {
@@ -236,7 +241,7 @@ pub fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
 
 /// A hub with a leafnode whose remote has `remote_config` (e.g. a `deny_exports`), and a
 /// subscriber on the leaf for `orders.new` whose interest has reached the hub.
-pub fn hub_with_leaf(remote_config: &str) -> (nats_trace::topology::Topology, Subscribers) {
+pub(crate) fn hub_with_leaf(remote_config: &str) -> (nats_trace::topology::Topology, Subscribers) {
     use nats_trace::topology::{ServerSpec, TopologyBuilder};
     let topology = TopologyBuilder::new()
         .server(ServerSpec::new("hub").leaf_listen())
@@ -253,6 +258,6 @@ pub fn hub_with_leaf(remote_config: &str) -> (nats_trace::topology::Topology, Su
 
 /// A hub with a leafnode whose trace messages can never come back (its remote denies
 /// exporting `_INBOX.>`): a trace from the hub waits for the leaf until its timeout.
-pub fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
+pub(crate) fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
     hub_with_leaf(r#"deny_exports: ["_INBOX.>"]"#)
 }

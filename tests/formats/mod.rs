@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The schema file shipped in the repository.
-pub fn schema_path() -> PathBuf {
+pub(crate) fn schema_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/trace-v1.schema.json")
 }
 
 /// Parses `text` as JSON and panics with every schema violation when it does not conform.
-pub fn assert_schema_valid(text: &str, what: &str) -> serde_json::Value {
+pub(crate) fn assert_schema_valid(text: &str, what: &str) -> serde_json::Value {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(schema_path()).expect("the schema file is readable"),
     )
@@ -35,7 +35,7 @@ pub fn assert_schema_valid(text: &str, what: &str) -> serde_json::Value {
 }
 
 /// Runs `dot -Tsvg` on `text` and panics unless Graphviz accepts it and writes an SVG.
-pub fn assert_dot_accepted(text: &str, what: &str) {
+pub(crate) fn assert_dot_accepted(text: &str, what: &str) {
     let mut child = match Command::new("dot")
         .arg("-Tsvg")
         .stdin(Stdio::piped())
@@ -67,7 +67,7 @@ pub fn assert_dot_accepted(text: &str, what: &str) {
 
 /// Checks the shape of a Mermaid flowchart: the header, and that every link joins
 /// declared nodes.
-pub fn assert_mermaid_flowchart(text: &str, what: &str) {
+pub(crate) fn assert_mermaid_flowchart(text: &str, what: &str) {
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("---"), "{what}: front matter");
     assert!(

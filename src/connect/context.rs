@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::connect::secret::Secret;
 use crate::error::Error;
-use crate::secret::Secret;
 
 /// The connection settings of one nats CLI context. Every field is optional; empty strings,
 /// as the nats CLI writes them, mean "not set".

@@ -122,7 +122,7 @@ pub fn chain(servers: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::TraceMessage;
+    use nats_trace::trace::event::TraceMessage;
 
     #[test]
     fn synthetic_traces_parse_like_real_ones() {

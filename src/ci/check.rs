@@ -9,22 +9,22 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::app::trace_live;
+use crate::ci::expect;
+use crate::ci::junit::{self, CaseResult, CaseStatus};
+use crate::ci::suite::{Case, Suite};
 use crate::cli::{CheckArgs, ConnectionArgs, OutputArgs};
-use crate::collect::Probe;
+use crate::commands::trace_live;
 use crate::error::{Error, Outcome};
-use crate::expect;
-use crate::junit::{self, CaseResult, CaseStatus};
 use crate::render::{Format, RenderOptions, Renderer, TraceReport, TreeRenderer};
-use crate::suite::{Case, Suite};
+use crate::trace::collect::Probe;
 use crate::verbose::Verbose;
 
 /// The version of the `check --format json` document.
-pub const CHECK_SCHEMA_VERSION: u32 = 1;
+pub(crate) const CHECK_SCHEMA_VERSION: u32 = 1;
 
 /// Counts of case outcomes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub cases: usize,
     pub passed: usize,
     pub failed: usize,
@@ -75,7 +75,7 @@ struct CheckDocument<'a> {
 }
 
 /// Runs a suite file.
-pub async fn run_check(
+pub(crate) async fn run_check(
     connection: &ConnectionArgs,
     check: &CheckArgs,
     output: &OutputArgs,

@@ -20,13 +20,13 @@ use futures_util::StreamExt;
 use tokio::time::sleep_until;
 
 use crate::connect::Connection;
-use crate::decode::{self, Compression};
 use crate::error::Error;
-use crate::event::{
+use crate::trace::decode::{self, Compression};
+use crate::trace::event::{
     ACCEPT_ENCODING_HEADER, CONTENT_ENCODING_HEADER, TRACE_DEST_HEADER, TRACE_ONLY_HEADER,
     TraceMessage,
 };
-use crate::graph::Stitcher;
+use crate::trace::stitch::Stitcher;
 use crate::verbose::Verbose;
 
 /// The shortest quiet period before a trace-only attempt is repeated.
@@ -126,6 +126,7 @@ impl Attempt {
 
 /// Publishes the probe and collects its trace messages until the tree is complete or the
 /// timeout passes.
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub async fn collect(
     conn: &mut Connection,
     probe: &Probe,

@@ -5,15 +5,18 @@
 //! older than 2.11; and passing on the server's asynchronous errors (permission violations) so
 //! that the collector can report them as what they are.
 
+pub mod context;
+pub mod secret;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::cli::ConnectionArgs;
-use crate::context::Context;
+use crate::connect::context::Context;
+use crate::connect::secret::Secret;
 use crate::error::Error;
-use crate::secret::Secret;
 use crate::text::sanitize;
 use crate::verbose::Verbose;
 
@@ -143,8 +146,8 @@ pub fn resolve(args: &ConnectionArgs) -> Result<Settings, Error> {
     let loaded = if args.no_context {
         None
     } else {
-        let root = crate::context::default_config_root();
-        crate::context::load(root.as_deref(), args.context.as_deref())?
+        let root = crate::connect::context::default_config_root();
+        crate::connect::context::load(root.as_deref(), args.context.as_deref())?
     };
     merge(args, loaded.as_ref().map(|(c, _)| c))
 }
@@ -154,7 +157,8 @@ pub fn resolve(args: &ConnectionArgs) -> Result<Settings, Error> {
 pub fn merge(args: &ConnectionArgs, context: Option<&Context>) -> Result<Settings, Error> {
     let ctx = context.map(|c| &c.settings);
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let ctx_path = |s: &str| (!s.trim().is_empty()).then(|| crate::context::expand_path(s.trim()));
+    let ctx_path =
+        |s: &str| (!s.trim().is_empty()).then(|| crate::connect::context::expand_path(s.trim()));
     let mut notes = Vec::new();
 
     let urls = args
@@ -275,7 +279,7 @@ fn auth_from_urls(urls: &str) -> Option<Auth> {
 
 /// A context's credentials, in the nats CLI's order: user, creds, nkey, JWT, token.
 fn auth_from_context(
-    c: &crate::context::ContextSettings,
+    c: &crate::connect::context::ContextSettings,
     ctx_path: &dyn Fn(&str) -> Option<PathBuf>,
 ) -> Option<Auth> {
     if !c.user.is_empty() {
@@ -326,6 +330,7 @@ pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
 }
 
 /// Connects with merged settings, within `settings.timeout`.
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub async fn connect_with(settings: &Settings, log: &Verbose) -> Result<Connection, Error> {
     let display_url = redact_urls(&settings.urls);
     if let Some((name, path)) = &settings.context {
@@ -620,7 +625,7 @@ fn connect_error(display_url: &str, settings: &Settings, e: &async_nats::Connect
 mod tests {
     use super::*;
 
-    use crate::context::ContextSettings;
+    use crate::connect::context::ContextSettings;
 
     fn context(settings: ContextSettings) -> Context {
         Context {

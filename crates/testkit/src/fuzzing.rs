@@ -20,11 +20,11 @@ use std::io::{self, Write};
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Value, json};
 
-use crate::decode::{self, DecodeError};
-use crate::event::{Event, TraceMessage};
-use crate::graph::{Step, Stitcher, TraceGraph};
-use crate::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
-use crate::text::is_terminal_safe;
+use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
+use nats_trace::text::is_terminal_safe;
+use nats_trace::trace::decode::{self, DecodeError};
+use nats_trace::trace::event::{Event, TraceMessage};
+use nats_trace::trace::stitch::{Step, Stitcher, TraceGraph};
 
 /// The decode bound used while fuzzing: small, so that bombs are found fast.
 const FUZZ_DECODE_LIMIT: u64 = 1 << 20;
@@ -103,7 +103,7 @@ pub fn fuzz_parse(data: &[u8]) {
     let Ok(message) = TraceMessage::from_json(data) else {
         return;
     };
-    assert!(message.events.len() <= crate::event::MAX_EVENTS_PER_TRACE);
+    assert!(message.events.len() <= nats_trace::trace::event::MAX_EVENTS_PER_TRACE);
     let again = match serde_json::to_vec(&message) {
         Ok(json) => json,
         Err(e) => panic!("a parsed trace message does not serialise: {e}"),
@@ -124,7 +124,7 @@ pub fn fuzz_parse(data: &[u8]) {
             let _ = ts.since(origin);
         }
     }
-    let raw_line = crate::text::sanitize(&String::from_utf8_lossy(data));
+    let raw_line = nats_trace::text::sanitize(&String::from_utf8_lossy(data));
     assert!(
         is_terminal_safe(&raw_line),
         "--raw line is not terminal safe"
@@ -229,6 +229,7 @@ pub fn shape(graph: &TraceGraph) -> Vec<(bool, String, usize, usize)> {
 ///   the reported egresses are exactly the egress events received;
 /// - the graph is complete exactly when the stitcher said so, exactly when no node is missing
 ///   (and no trace was detached for its too many missing ancestors).
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     let nodes = graph.graph.node_count();
     let with_trace = graph
@@ -250,7 +251,7 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
         );
         let mut depths = std::collections::HashMap::new();
         // After an egress leading to a child, the child must come next, one level deeper.
-        let mut next_child: Option<(petgraph::graph::NodeIndex, usize)> = None;
+        let mut next_child: Option<(nats_trace::trace::stitch::NodeIndex, usize)> = None;
         for (position, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Server { node, depth } => {
@@ -330,10 +331,12 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
         complete,
         "the graph and the stitcher disagree on completeness"
     );
-    let too_deep = graph
-        .problems
-        .iter()
-        .any(|p| matches!(p, crate::graph::Problem::TooManyMissingAncestors { .. }));
+    let too_deep = graph.problems.iter().any(|p| {
+        matches!(
+            p,
+            nats_trace::trace::stitch::Problem::TooManyMissingAncestors { .. }
+        )
+    });
     assert_eq!(
         graph.is_complete(),
         graph.missing().next().is_none() && !too_deep,
@@ -578,7 +581,7 @@ fn hop(
                 format!("{base}.{n}")
             }
         }
-        5 => crate::graph::parent_hop(u.choose(hops)?).to_string(),
+        5 => nats_trace::trace::stitch::parent_hop(u.choose(hops)?).to_string(),
         6 => (*u.choose(WEIRD_HOPS)?).to_string(),
         7 => {
             // Deep hops are expensive (placeholders for their missing ancestors): mostly

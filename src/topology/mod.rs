@@ -261,6 +261,7 @@ impl TopologyBuilder {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
     fn config_for(
         &self,
         spec: &ServerSpec,

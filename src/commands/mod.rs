@@ -4,18 +4,18 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::capture;
+use crate::ci::expect::{self, Expectation};
 use crate::cli::{
     Cli, ColorChoice, Command, ConnectionArgs, DemoArgs, OutputArgs, RenderArgs, TraceArgs,
 };
-use crate::collect::{self, Probe};
 use crate::connect;
 use crate::error::{Error, Outcome};
-use crate::expect::{self, Expectation};
-use crate::graph::Stitcher;
 use crate::render::{RenderOptions, TraceReport};
 use crate::subject::validate_publish_subject;
 use crate::topology::Topology;
+use crate::trace::capture;
+use crate::trace::collect::{self, Probe};
+use crate::trace::stitch::Stitcher;
 use crate::verbose::Verbose;
 
 /// Runs the command line, writing results to `out`.
@@ -28,7 +28,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, Error> {
             runtime.block_on(run_trace(&cli.connection, &trace, &cli.output, out))
         }
         (Some(Command::Render(render)), _) => run_render(&render, &cli.output, out),
-        (Some(Command::Check(check)), _) => runtime.block_on(crate::check::run_check(
+        (Some(Command::Check(check)), _) => runtime.block_on(crate::ci::check::run_check(
             &cli.connection,
             &check,
             &cli.output,
@@ -38,11 +38,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, Error> {
             runtime.block_on(run_demo(&cli.connection, &demo, &cli.output, out))
         }
         (Some(Command::Completions(args)), _) => {
-            crate::shell::completions(args.shell, out)?;
+            crate::cli::shell::completions(args.shell, out)?;
             Ok(Outcome::Complete)
         }
         (Some(Command::Man), _) => {
-            crate::shell::man_page(out)?;
+            crate::cli::shell::man_page(out)?;
             Ok(Outcome::Complete)
         }
         (None, None) => Err(Error::Usage(
@@ -240,6 +240,7 @@ pub const DEMO_SUBSCRIBERS: [(&str, &str, Option<&str>); 5] = [
 pub const DEMO_INTEREST: [(&str, u64); 4] = [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)];
 
 /// Starts the demo topology, puts subscribers on several servers, and traces from `e1`.
+#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub async fn run_demo(
     connection: &ConnectionArgs,
     demo: &DemoArgs,

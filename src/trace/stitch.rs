@@ -12,12 +12,13 @@ use compact_str::CompactString;
 use foldhash::{HashSet, HashSetExt};
 
 use petgraph::Direction;
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::DiGraph;
 use petgraph::visit::EdgeRef;
 
-use crate::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
-use crate::hop::HopMap;
-pub use crate::hop::{compare_hops, parent_hop};
+use crate::trace::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
+use crate::trace::hop::HopMap;
+pub use crate::trace::hop::{compare_hops, parent_hop};
+pub use petgraph::graph::NodeIndex;
 
 /// The most bytes of hop text spent on placeholders for servers above a received trace that
 /// never reported (the ancestors of a deep trace). Each placeholder holds its whole hop, so a
@@ -771,6 +772,7 @@ impl Stitcher {
     }
 
     /// Builds the route tree from everything taken.
+    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
     pub fn finish(self) -> TraceGraph {
         let Stitcher {
             mut received,

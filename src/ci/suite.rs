@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::ci::expect::Expectation;
 use crate::duration;
-use crate::expect::Expectation;
 
 /// Connection settings a suite or a case may give.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct SuiteConnection {
+pub(crate) struct SuiteConnection {
     /// Server URLs, comma separated.
     pub server: Option<String>,
     /// A nats CLI context name.
@@ -52,7 +52,7 @@ struct RawCase {
 
 /// One case of a suite, validated.
 #[derive(Debug, Clone)]
-pub struct Case {
+pub(crate) struct Case {
     pub name: String,
     pub subject: String,
     pub payload: String,
@@ -68,13 +68,13 @@ pub struct Case {
 
 /// A parsed suite.
 #[derive(Debug, Clone)]
-pub struct Suite {
+pub(crate) struct Suite {
     pub cases: Vec<Case>,
 }
 
 impl Suite {
     /// Reads a suite file; its extension (`.toml` or `.json`) picks the format.
-    pub fn load(path: &Path) -> Result<Suite, String> {
+    pub(crate) fn load(path: &Path) -> Result<Suite, String> {
         let shown = path.display();
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read suite {shown}: {e}"))?;
@@ -91,7 +91,7 @@ impl Suite {
     }
 
     /// Parses suite text.
-    pub fn parse(text: &str, format: SuiteFormat) -> Result<Suite, String> {
+    pub(crate) fn parse(text: &str, format: SuiteFormat) -> Result<Suite, String> {
         let raw: RawSuite = match format {
             SuiteFormat::Toml => toml::from_str(text).map_err(|e| one_line(&e.to_string()))?,
             SuiteFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string())?,
@@ -152,7 +152,7 @@ impl Suite {
 }
 
 /// Replaces each `${NAME}` with the environment variable `NAME`; an unset one is an error.
-pub fn expand_env(text: &str) -> Result<String, String> {
+pub(crate) fn expand_env(text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -178,7 +178,7 @@ pub fn expand_env(text: &str) -> Result<String, String> {
 
 /// The syntax of a suite file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SuiteFormat {
+pub(crate) enum SuiteFormat {
     Toml,
     Json,
 }

@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::collect::ReceivedTrace;
 use crate::error::Error;
-use crate::event::TraceMessage;
 use crate::text::sanitize;
+use crate::trace::collect::ReceivedTrace;
+use crate::trace::event::TraceMessage;
 
 /// The prefix `--raw` puts before each trace message.
 pub const RAW_PREFIX: &str = ">>> ";

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// How one case of a check ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase", tag = "status", content = "detail")]
-pub enum CaseStatus {
+pub(crate) enum CaseStatus {
     Pass,
     /// Expectations that failed, one line each.
     Fail(Vec<String>),
@@ -20,7 +20,7 @@ pub enum CaseStatus {
 
 /// The result of one case.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CaseResult {
+pub(crate) struct CaseResult {
     pub name: String,
     pub subject: String,
     #[serde(flatten)]
@@ -36,7 +36,7 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 }
 
 /// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -56,7 +56,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The JUnit XML document for a suite run.
-pub fn to_xml(suite: &str, results: &[CaseResult]) -> String {
+pub(crate) fn to_xml(suite: &str, results: &[CaseResult]) -> String {
     let count = |f: fn(&CaseStatus) -> bool| results.iter().filter(|r| f(&r.status)).count();
     let failures = count(|s| matches!(s, CaseStatus::Fail(_) | CaseStatus::Incomplete(_)));
     let errors = count(|s| matches!(s, CaseStatus::Error(_)));

@@ -1,14 +1,16 @@
 //! The command line: clap definitions only, no behaviour.
 
+pub mod shell;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::decode::Compression;
-use crate::expect::Expectation;
+use crate::ci::expect::Expectation;
+use crate::connect::secret::Secret;
 use crate::render::Format;
-use crate::secret::Secret;
+use crate::trace::decode::Compression;
 
 /// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
 ///
