@@ -4,7 +4,7 @@
 //! could not run, else 3 when a trace was incomplete, else 1 when an expectation failed.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -13,15 +13,25 @@ use serde::Serialize;
 use crate::ci::expect;
 use crate::ci::junit::{self, CaseResult, CaseStatus};
 use crate::ci::suite::{Case, Suite};
+use crate::connect::options::{ConnectionOptions, ContextChoice};
 use crate::error::{Error, Outcome};
 use crate::render::{Format, RenderOptions, Renderer, TraceReport, TreeRenderer};
-use crate::settings::{CheckSettings, ConnectionOptions, ContextChoice, OutputOptions};
 use crate::trace::collect::Probe;
 use crate::trace::live::{LiveTrace, trace_live};
 use crate::verbose::Verbose;
 
 /// The version of the `check --format json` document.
 pub(crate) const CHECK_SCHEMA_VERSION: u32 = 1;
+
+/// `check`: a suite of routing checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub suite: PathBuf,
+    /// How many cases run at once (at least 1).
+    pub parallel: usize,
+    /// Where to write JUnit XML, if anywhere.
+    pub junit: Option<PathBuf>,
+}
 
 /// Counts of case outcomes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -80,12 +90,12 @@ struct CheckDocument<'a> {
 pub(crate) async fn run_check(
     connection: &ConnectionOptions,
     check: &CheckSettings,
-    output: &OutputOptions,
+    format: Format,
     log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let suite = Suite::load(&check.suite).map_err(Error::Usage)?;
-    let human = output.format != Format::Json;
+    let human = format != Format::Json;
     let started = Instant::now();
     let results = run_cases(connection, &suite, check.parallel, log, human, out).await?;
     let summary = Summary::of(&results);

@@ -28,7 +28,11 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
         }
         Command::Render(render) => render::run_render(render, output, out),
         Command::Check(check) => runtime.block_on(crate::ci::check::run_check(
-            connection, check, output, &log, out,
+            connection,
+            check,
+            output.format,
+            &log,
+            out,
         )),
         Command::Demo(demo) => {
             runtime.block_on(demo::run_demo(connection, demo, output, &log, out))

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::connect::context::{Context, ContextSettings};
+use crate::connect::options::{ConnectionOptions, ContextChoice};
 use crate::connect::secret::Secret;
 use crate::error::Error;
-use crate::settings::{ConnectionOptions, ContextChoice};
 use crate::text::sanitize;
 
 /// The server URL used when neither `--server` nor `NATS_URL` nor the context names one.

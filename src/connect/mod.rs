@@ -7,6 +7,7 @@
 
 pub mod context;
 mod merge;
+pub mod options;
 pub mod secret;
 
 use std::path::Path;
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::connect::options::ConnectionOptions;
 use crate::error::Error;
-use crate::settings::ConnectionOptions;
 use crate::text::sanitize;
 use crate::verbose::Verbose;
 

@@ -3,9 +3,9 @@
 //! `probe`) all trace through [`trace_live`], never through a copy of it.
 
 use crate::connect;
+use crate::connect::options::ConnectionOptions;
 use crate::error::Error;
 use crate::render::TraceReport;
-use crate::settings::ConnectionOptions;
 use crate::subject::validate_publish_subject;
 use crate::trace::collect::{self, Probe};
 use crate::verbose::Verbose;
