@@ -93,7 +93,7 @@ pub enum Command {
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum, value_name = "SHELL")]
-    pub shell: clap_complete::Shell,
+    pub shell: ShellArg,
 }
 
 /// How to reach and authenticate with the NATS server (like the `nats` CLI). Flags win over
@@ -338,14 +338,26 @@ impl From<ColorArg> for ColorChoice {
     }
 }
 
-fn shell_of(shell: clap_complete::Shell) -> Shell {
-    match shell {
-        clap_complete::Shell::Bash => Shell::Bash,
-        clap_complete::Shell::Elvish => Shell::Elvish,
-        clap_complete::Shell::Fish => Shell::Fish,
-        clap_complete::Shell::PowerShell => Shell::PowerShell,
-        // clap_complete's list is open-ended; zsh is the remaining one it has today.
-        _ => Shell::Zsh,
+/// `completions SHELL`: the shells clap_complete writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Elvish,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Zsh,
+}
+
+impl From<ShellArg> for Shell {
+    fn from(arg: ShellArg) -> Shell {
+        match arg {
+            ShellArg::Bash => Shell::Bash,
+            ShellArg::Elvish => Shell::Elvish,
+            ShellArg::Fish => Shell::Fish,
+            ShellArg::PowerShell => Shell::PowerShell,
+            ShellArg::Zsh => Shell::Zsh,
+        }
     }
 }
 
@@ -398,7 +410,7 @@ impl Command {
                 expect: render.expect,
             }),
             Command::Demo(demo) => Run::Demo(DemoSettings { keep: demo.keep }),
-            Command::Completions(args) => Run::Completions(shell_of(args.shell)),
+            Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
         }
     }
