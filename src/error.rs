@@ -1,31 +1,93 @@
-//! The outcomes of a run and their exit codes, and the errors that end a run early.
+//! Exit codes, the outcomes of a run that map to them, and the errors that end a run early.
+//! [`ExitStatus`] is the one table of exit codes and their meanings: [`Outcome`], [`Error`]
+//! and the man page's EXIT STATUS section all read it.
 
 use std::process::ExitCode;
+
+/// Every exit code nats-trace uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Complete,
+    ExpectationFailed,
+    Error,
+    Incomplete,
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// Every exit status, in the order of their codes.
+    pub const ALL: [ExitStatus; 5] = [
+        ExitStatus::Complete,
+        ExitStatus::ExpectationFailed,
+        ExitStatus::Error,
+        ExitStatus::Incomplete,
+        ExitStatus::Interrupted,
+    ];
+
+    /// The table: each exit status's code and what it means.
+    const fn entry(self) -> (u8, &'static str) {
+        match self {
+            ExitStatus::Complete => (
+                0,
+                "The trace is complete and every expectation held (check: every case passed).",
+            ),
+            ExitStatus::ExpectationFailed => (
+                1,
+                "The trace is complete but an expectation failed (--expect, or a case of check).",
+            ),
+            ExitStatus::Error => (
+                2,
+                "An error: bad arguments, cannot connect or authenticate, no permission, server older than 2.11, nothing arrived, unreadable input (check: a case could not run).",
+            ),
+            ExitStatus::Incomplete => (
+                3,
+                "Incomplete: some servers' traces did not arrive before the timeout.",
+            ),
+            ExitStatus::Interrupted => (
+                130,
+                "Interrupted by Ctrl-C, after printing what had arrived.",
+            ),
+        }
+    }
+
+    pub const fn code(self) -> u8 {
+        self.entry().0
+    }
+
+    pub const fn meaning(self) -> &'static str {
+        self.entry().1
+    }
+}
 
 /// How a run ended; each maps to a documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// 0: trace complete, every expectation held.
+    /// Trace complete, every expectation held.
     Complete,
-    /// 1: trace complete, an expectation failed.
+    /// Trace complete, an expectation failed.
     ExpectationFailed,
-    /// 3: some servers' traces did not arrive before the timeout.
+    /// Some servers' traces did not arrive before the timeout.
     Incomplete,
-    /// 130: interrupted by Ctrl-C after printing what had arrived.
+    /// Interrupted by Ctrl-C after printing what had arrived.
     Interrupted,
 }
 
 impl Outcome {
-    pub fn code(self) -> u8 {
+    pub fn exit_status(self) -> ExitStatus {
         match self {
-            Outcome::Complete => 0,
-            Outcome::ExpectationFailed => 1,
-            Outcome::Incomplete => 3,
-            Outcome::Interrupted => 130,
+            Outcome::Complete => ExitStatus::Complete,
+            Outcome::ExpectationFailed => ExitStatus::ExpectationFailed,
+            Outcome::Incomplete => ExitStatus::Incomplete,
+            Outcome::Interrupted => ExitStatus::Interrupted,
         }
     }
 
-    /// The worse of two outcomes: incomplete beats a failed expectation beats success.
+    pub fn code(self) -> u8 {
+        self.exit_status().code()
+    }
+
+    /// The worse of two outcomes: interrupted beats incomplete beats a failed expectation
+    /// beats success.
     pub fn worst(self, other: Outcome) -> Outcome {
         fn rank(o: Outcome) -> u8 {
             match o {
@@ -50,9 +112,9 @@ impl From<Outcome> for ExitCode {
 }
 
 /// The exit code of every [`Error`].
-pub const ERROR_EXIT_CODE: u8 = 2;
+pub const ERROR_EXIT_CODE: u8 = ExitStatus::Error.code();
 
-/// An error that ends the run with exit code 2; its text is one line for stderr.
+/// An error that ends the run with [`ERROR_EXIT_CODE`]; its text is one line for stderr.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -77,5 +139,3 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,8 +2,8 @@
 //! 2.11+ message tracing (ADR-41).
 //!
 //! The layers, in the order data flows (see `docs/ARCHITECTURE.md`): [`cli`] parses the
-//! command line into settings; [`commands`] runs each command; [`connect`] makes the client;
-//! [`trace`] publishes, collects, decodes, models, stitches and analyses the servers' trace
+//! command line into [`settings`], the plain types every layer below takes; [`commands`]
+//! runs each command; [`connect`] makes the client; [`trace`] publishes, collects, decodes, models, stitches and analyses the servers' trace
 //! messages; [`render`] draws the result in one format; [`ci`] judges traces against
 //! expectations (`--expect`, `check`); [`topology`] launches real local servers for the demo
 //! and the tests.
@@ -13,8 +13,10 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 mod duration;
+mod env;
 pub mod error;
 pub mod render;
+pub mod settings;
 mod subject;
 pub mod text;
 pub mod topology;

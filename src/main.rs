@@ -4,8 +4,6 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use nats_trace::cli::Cli;
 use nats_trace::error::{ERROR_EXIT_CODE, Error};
 
 /// mimalloc: the many small allocations of thousands of trace messages are much cheaper
@@ -14,8 +12,8 @@ use nats_trace::error::{ERROR_EXIT_CODE, Error};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let settings = match nats_trace::cli::parse() {
+        Ok(settings) => settings,
         Err(err) => {
             let _ = err.print();
             return match err.kind() {
@@ -28,7 +26,7 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = nats_trace::commands::run(cli, &mut out);
+    let result = nats_trace::commands::run(settings, &mut out);
     let flushed = out.flush();
     match (result, flushed) {
         (Err(Error::Io(e)), _) | (Ok(_), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {

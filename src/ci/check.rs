@@ -4,6 +4,7 @@
 //! could not run, else 3 when a trace was incomplete, else 1 when an expectation failed.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -12,15 +13,25 @@ use serde::Serialize;
 use crate::ci::expect;
 use crate::ci::junit::{self, CaseResult, CaseStatus};
 use crate::ci::suite::{Case, Suite};
-use crate::cli::{CheckArgs, ConnectionArgs, OutputArgs};
-use crate::commands::trace_live;
+use crate::connect::options::{ConnectionOptions, ContextChoice};
 use crate::error::{Error, Outcome};
 use crate::render::{Format, RenderOptions, Renderer, TraceReport, TreeRenderer};
 use crate::trace::collect::Probe;
+use crate::trace::live::{LiveTrace, trace_live};
 use crate::verbose::Verbose;
 
 /// The version of the `check --format json` document.
 pub(crate) const CHECK_SCHEMA_VERSION: u32 = 1;
+
+/// `check`: a suite of routing checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub suite: PathBuf,
+    /// How many cases run at once (at least 1).
+    pub parallel: usize,
+    /// Where to write JUnit XML, if anywhere.
+    pub junit: Option<PathBuf>,
+}
 
 /// Counts of case outcomes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -74,21 +85,46 @@ struct CheckDocument<'a> {
     cases: &'a [CaseResult],
 }
 
-/// Runs a suite file.
+/// Runs a suite file: every case, its line (or the JSON document), the JUnit file, the
+/// outcome.
 pub(crate) async fn run_check(
-    connection: &ConnectionArgs,
-    check: &CheckArgs,
-    output: &OutputArgs,
+    connection: &ConnectionOptions,
+    check: &CheckSettings,
+    format: Format,
+    log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let suite = Suite::load(&check.suite).map_err(Error::Usage)?;
-    let log = Verbose::new(connection.verbose);
-    let human = output.format() != Format::Json;
+    let human = format != Format::Json;
     let started = Instant::now();
+    let results = run_cases(connection, &suite, check.parallel, log, human, out).await?;
+    let summary = Summary::of(&results);
+    if human {
+        write_summary(&summary, started.elapsed(), out)?;
+    } else {
+        write_document(check, summary, &results, out)?;
+    }
+    out.flush()?;
+    if let Some(path) = &check.junit {
+        write_junit(path, &check.suite, &results)?;
+    }
+    summary.outcome()
+}
+
+/// Runs the cases, `parallel` at once, printing each case's line as it ends when `human`;
+/// the results are in suite order.
+async fn run_cases(
+    connection: &ConnectionOptions,
+    suite: &Suite,
+    parallel: usize,
+    log: &Verbose,
+    human: bool,
+    out: &mut dyn Write,
+) -> Result<Vec<CaseResult>, Error> {
     let mut results = Vec::with_capacity(suite.cases.len());
     let mut running = futures_util::stream::iter(suite.cases.iter())
-        .map(|case| run_case(connection, case, &log))
-        .buffered(usize::from(check.parallel));
+        .map(|case| run_case(connection, case, log))
+        .buffered(parallel.max(1));
     while let Some(result) = running.next().await {
         if human {
             writeln!(out, "{}", case_line(&result))?;
@@ -96,43 +132,50 @@ pub(crate) async fn run_check(
         }
         results.push(result);
     }
-    let summary = Summary::of(&results);
-    if human {
-        writeln!(
-            out,
-            "\n{} case(s) in {:.1?}: {} passed, {} failed, {} incomplete, {} error(s)",
-            summary.cases,
-            started.elapsed(),
-            summary.passed,
-            summary.failed,
-            summary.incomplete,
-            summary.errors
-        )?;
-    } else {
-        let document = CheckDocument {
-            schema: CHECK_SCHEMA_VERSION,
-            suite: check.suite.display().to_string(),
-            summary,
-            cases: &results,
-        };
-        serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::other)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
-    if let Some(path) = &check.junit {
-        let name = check
-            .suite
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "nats-trace".to_string());
-        std::fs::write(path, junit::to_xml(&name, &results)).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("cannot write {}: {e}", path.display()),
-            ))
-        })?;
-    }
-    summary.outcome()
+    Ok(results)
+}
+
+fn write_summary(summary: &Summary, took: Duration, out: &mut dyn Write) -> Result<(), Error> {
+    writeln!(
+        out,
+        "\n{} case(s) in {took:.1?}: {} passed, {} failed, {} incomplete, {} error(s)",
+        summary.cases, summary.passed, summary.failed, summary.incomplete, summary.errors
+    )?;
+    Ok(())
+}
+
+/// `--format json`: the results as one document.
+fn write_document(
+    check: &CheckSettings,
+    summary: Summary,
+    results: &[CaseResult],
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let document = CheckDocument {
+        schema: CHECK_SCHEMA_VERSION,
+        suite: check.suite.display().to_string(),
+        summary,
+        cases: results,
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::other)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `--junit FILE`: the results as JUnit XML, the suite named after its file.
+fn write_junit(path: &Path, suite: &Path, results: &[CaseResult]) -> Result<(), Error> {
+    let name = suite
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "nats-trace".to_string());
+    let cannot_write = |e: String| {
+        Error::Io(std::io::Error::other(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )))
+    };
+    let xml = junit::to_xml(&name, results).map_err(cannot_write)?;
+    std::fs::write(path, xml).map_err(|e| cannot_write(e.to_string()))
 }
 
 /// One line per case: `PASS`, `FAIL`, `INCOMPLETE` or `ERROR`, the name, and why.
@@ -160,14 +203,13 @@ fn case_line(result: &CaseResult) -> String {
 
 /// The connection a case publishes from: the command line's, with the suite's server,
 /// context and timeout on top.
-fn case_connection(connection: &ConnectionArgs, case: &Case) -> ConnectionArgs {
+fn case_connection(connection: &ConnectionOptions, case: &Case) -> ConnectionOptions {
     let mut merged = connection.clone();
     if let Some(server) = &case.server {
         merged.server = Some(server.clone());
     }
     if let Some(context) = &case.context {
-        merged.context = Some(context.clone());
-        merged.no_context = false;
+        merged.context = ContextChoice::Named(context.clone());
     }
     if let Some(timeout) = case.timeout {
         merged.timeout = timeout;
@@ -175,49 +217,29 @@ fn case_connection(connection: &ConnectionArgs, case: &Case) -> ConnectionArgs {
     merged
 }
 
-async fn run_case(connection: &ConnectionArgs, case: &Case, log: &Verbose) -> CaseResult {
-    let started = Instant::now();
-    let connection = case_connection(connection, case);
-    let probe = Probe {
+/// The message a case publishes, collected within the case's connection timeout.
+fn case_probe(case: &Case, timeout: Duration) -> Probe {
+    Probe {
         subject: case.subject.clone(),
         payload: case.payload.clone(),
         headers: case.headers.clone(),
         deliver: case.deliver,
         compression: Default::default(),
-        timeout: connection.timeout,
-    };
+        timeout,
+    }
+}
+
+async fn run_case(connection: &ConnectionOptions, case: &Case, log: &Verbose) -> CaseResult {
+    let started = Instant::now();
+    let connection = case_connection(connection, case);
+    let probe = case_probe(case, connection.timeout);
     log.say(format_args!(
         "case {:?}: tracing {}",
         case.name, case.subject
     ));
     let (status, tree) = match trace_live(&connection, &probe, log).await {
         Err(error) => (CaseStatus::Error(error.to_string()), String::new()),
-        Ok(live) => {
-            let tree = plain_tree(&live.report);
-            let status = if let Some(why) = live.publish_denied {
-                CaseStatus::Error(why)
-            } else if !live.report.complete {
-                let missing: Vec<String> = live
-                    .report
-                    .graph
-                    .missing()
-                    .map(|n| format!("hop {} {:?}", n.hop, n.server_name()))
-                    .collect();
-                CaseStatus::Incomplete(format!(
-                    "{} server trace(s) did not arrive: {}",
-                    missing.len(),
-                    missing.join(", ")
-                ))
-            } else {
-                let failures = expect::evaluate_all(&case.expectations, &live.report.graph);
-                if failures.is_empty() {
-                    CaseStatus::Pass
-                } else {
-                    CaseStatus::Fail(failures.iter().map(ToString::to_string).collect())
-                }
-            };
-            (status, tree)
-        }
+        Ok(live) => (judge(case, &live), plain_tree(&live.report)),
     };
     CaseResult {
         name: case.name.clone(),
@@ -225,6 +247,33 @@ async fn run_case(connection: &ConnectionArgs, case: &Case, log: &Verbose) -> Ca
         status,
         elapsed: started.elapsed().max(Duration::from_nanos(1)),
         tree,
+    }
+}
+
+/// How a case that ran ended: an error when publishing was refused, incomplete when a
+/// server's trace is missing, else pass or fail by its expectations.
+fn judge(case: &Case, live: &LiveTrace) -> CaseStatus {
+    if let Some(why) = &live.publish_denied {
+        return CaseStatus::Error(why.clone());
+    }
+    if !live.report.complete {
+        let missing: Vec<String> = live
+            .report
+            .graph
+            .missing()
+            .map(|n| format!("hop {} {:?}", n.hop, n.server_name()))
+            .collect();
+        return CaseStatus::Incomplete(format!(
+            "{} server trace(s) did not arrive: {}",
+            missing.len(),
+            missing.join(", ")
+        ));
+    }
+    let failures = expect::evaluate_all(&case.expectations, &live.report.graph);
+    if failures.is_empty() {
+        CaseStatus::Pass
+    } else {
+        CaseStatus::Fail(failures.iter().map(ToString::to_string).collect())
     }
 }
 

@@ -1,9 +1,10 @@
-//! JUnit XML for `nats-trace check --junit FILE`: one testsuite, one testcase per suite case,
-//! a failure per failed or incomplete case, an error per case that could not run, and the
-//! rendered tree in system-out — the shape CI systems import.
+//! JUnit XML for `nats-trace check --junit FILE`, written with `quick-junit`: one testsuite,
+//! one testcase per suite case, a failure per failed or incomplete case, an error per case
+//! that could not run, and the rendered tree in system-out — the shape CI systems import.
 
-use std::fmt::Write as _;
 use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 /// How one case of a check ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -35,113 +36,74 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || matches!(c as u32, 0xfffe | 0xffff) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+/// The JUnit XML document for a suite run, written by `quick-junit`: one testsuite named
+/// `suite`, one testcase per case (named after the case, classed by its subject), a
+/// `failure` of type `expectation` or `incomplete`, or an `error`, and the tree in
+/// `system-out`. Text XML cannot hold (control characters) is dropped.
+pub(crate) fn to_xml(suite: &str, results: &[CaseResult]) -> Result<String, String> {
+    let total: Duration = results.iter().map(|r| r.elapsed).sum();
+    let mut test_suite = TestSuite::new(suite);
+    test_suite.set_time(total);
+    test_suite.add_test_cases(results.iter().map(test_case));
+    let mut report = Report::new("nats-trace");
+    report.set_time(total);
+    report.add_test_suite(test_suite);
+    report.to_string().map_err(|e| e.to_string())
 }
 
-/// The JUnit XML document for a suite run.
-pub(crate) fn to_xml(suite: &str, results: &[CaseResult]) -> String {
-    let count = |f: fn(&CaseStatus) -> bool| results.iter().filter(|r| f(&r.status)).count();
-    let failures = count(|s| matches!(s, CaseStatus::Fail(_) | CaseStatus::Incomplete(_)));
-    let errors = count(|s| matches!(s, CaseStatus::Error(_)));
-    let total: f64 = results.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"nats-trace\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.6}\">",
-        results.len()
-    );
-    let _ = writeln!(
-        xml,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.6}\">",
-        escape(suite),
-        results.len()
-    );
-    for result in results {
-        let _ = write!(
-            xml,
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.6}\">",
-            escape(&result.name),
-            escape(&result.subject),
-            result.elapsed.as_secs_f64()
-        );
-        match &result.status {
-            CaseStatus::Pass => {}
-            CaseStatus::Fail(failures) => {
-                let _ = write!(
-                    xml,
-                    "\n      <failure message=\"{}\" type=\"expectation\">{}</failure>",
-                    escape(&format!("{} expectation(s) failed", failures.len())),
-                    escape(&failures.join("\n"))
-                );
-            }
-            CaseStatus::Incomplete(why) => {
-                let _ = write!(
-                    xml,
-                    "\n      <failure message=\"{}\" type=\"incomplete\">{}</failure>",
-                    escape(why),
-                    escape(why)
-                );
-            }
-            CaseStatus::Error(why) => {
-                let _ = write!(
-                    xml,
-                    "\n      <error message=\"{}\" type=\"error\">{}</error>",
-                    escape(why),
-                    escape(why)
-                );
-            }
-        }
-        if !result.tree.is_empty() {
-            let _ = write!(
-                xml,
-                "\n      <system-out>{}</system-out>",
-                escape(&result.tree)
-            );
-        }
-        if !matches!(result.status, CaseStatus::Pass) || !result.tree.is_empty() {
-            xml.push_str("\n    ");
-        }
-        xml.push_str("</testcase>\n");
+/// The testcase of one result.
+fn test_case(result: &CaseResult) -> TestCase {
+    let mut case = TestCase::new(result.name.as_str(), test_case_status(&result.status));
+    case.set_classname(result.subject.as_str())
+        .set_time(result.elapsed);
+    if !result.tree.is_empty() {
+        case.set_system_out(result.tree.as_str());
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    case
+}
+
+/// Pass, or a failure (`expectation`, `incomplete`) or error, with its message and text.
+fn test_case_status(status: &CaseStatus) -> TestCaseStatus {
+    let (kind, kind_name, message, description) = match status {
+        CaseStatus::Pass => return TestCaseStatus::success(),
+        CaseStatus::Fail(failures) => (
+            NonSuccessKind::Failure,
+            "expectation",
+            format!("{} expectation(s) failed", failures.len()),
+            failures.join("\n"),
+        ),
+        CaseStatus::Incomplete(why) => (
+            NonSuccessKind::Failure,
+            "incomplete",
+            why.clone(),
+            why.clone(),
+        ),
+        CaseStatus::Error(why) => (NonSuccessKind::Error, "error", why.clone(), why.clone()),
+    };
+    let mut status = TestCaseStatus::non_success(kind);
+    status
+        .set_type(kind_name)
+        .set_message(message)
+        .set_description(description);
+    status
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup_and_control_characters() {
-        assert_eq!(escape("a<b & \"c\"\x1b"), "a&lt;b &amp; &quot;c&quot;\\x1b");
-    }
-
-    #[test]
-    fn counts_failures_and_errors() {
-        let result = |name: &str, status| CaseResult {
+    fn result(name: &str, status: CaseStatus) -> CaseResult {
+        CaseResult {
             name: name.into(),
             subject: "x".into(),
             status,
             elapsed: Duration::from_millis(3),
             tree: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn counts_failures_and_errors() {
         let xml = to_xml(
             "routes",
             &[
@@ -153,15 +115,62 @@ mod tests {
                 result("gone", CaseStatus::Incomplete("hop 1 missing".into())),
                 result("down", CaseStatus::Error("cannot connect".into())),
             ],
+        )
+        .expect("serializes");
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .expect("testsuite");
+        assert_eq!(suite.attribute("name"), Some("routes"));
+        assert_eq!(suite.attribute("tests"), Some("4"));
+        assert_eq!(suite.attribute("failures"), Some("2"));
+        assert_eq!(suite.attribute("errors"), Some("1"));
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases[0].attribute("classname"), Some("x"));
+        assert_eq!(cases[0].attribute("time"), Some("0.003"));
+        assert!(cases[0].children().all(|n| !n.is_element()), "{xml}");
+        let child = |i: usize, tag: &str| {
+            cases[i]
+                .children()
+                .find(|n| n.has_tag_name(tag))
+                .unwrap_or_else(|| panic!("case {i} has no {tag}: {xml}"))
+        };
+        assert_eq!(child(1, "failure").attribute("type"), Some("expectation"));
+        assert_eq!(
+            child(1, "failure").attribute("message"),
+            Some("1 expectation(s) failed")
         );
+        assert_eq!(child(2, "failure").attribute("type"), Some("incomplete"));
+        assert_eq!(
+            child(3, "error").attribute("message"),
+            Some("cannot connect")
+        );
+    }
+
+    #[test]
+    fn markup_and_control_characters_stay_well_formed() {
+        let mut tricky = result("a<b & \"c\"\x1b", CaseStatus::Pass);
+        tricky.tree = "<tree> & \x07bell".into();
+        let xml = to_xml("s", &[tricky]).expect("serializes");
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let case = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testcase"))
+            .expect("testcase");
         assert!(
-            xml.contains("tests=\"4\" failures=\"2\" errors=\"1\""),
+            case.attribute("name")
+                .is_some_and(|n| n.starts_with("a<b & \"c\"")),
             "{xml}"
         );
-        assert!(
-            xml.contains("<testcase name=\"ok\" classname=\"x\" time=\"0.003000\"></testcase>"),
-            "{xml}"
-        );
-        assert!(xml.contains("<error message=\"cannot connect\""), "{xml}");
+        let out = case
+            .children()
+            .find(|n| n.has_tag_name("system-out"))
+            .and_then(|n| n.text())
+            .expect("system-out");
+        assert!(out.starts_with("<tree> & "), "{out:?}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::ci::expect::Expectation;
-use crate::duration;
+use crate::{duration, env};
 
 /// Connection settings a suite or a case may give.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -130,11 +130,11 @@ impl Suite {
                 let context = c.context.or_else(|| raw.defaults.context.clone());
                 Ok(Case {
                     server: server
-                        .map(|s| expand_env(&s))
+                        .map(|s| env::expand(&s))
                         .transpose()
                         .map_err(|e| format!("{at}: {e}"))?,
                     context: context
-                        .map(|s| expand_env(&s))
+                        .map(|s| env::expand(&s))
                         .transpose()
                         .map_err(|e| format!("{at}: {e}"))?,
                     name: c.name,
@@ -149,31 +149,6 @@ impl Suite {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Suite { cases })
     }
-}
-
-/// Replaces each `${NAME}` with the environment variable `NAME`; an unset one is an error.
-pub(crate) fn expand_env(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
-        let name = &after[..end];
-        match std::env::var(name) {
-            Ok(value) if !value.is_empty() => out.push_str(&value),
-            _ => {
-                return Err(format!(
-                    "environment variable {name} (used in {text:?}) is not set"
-                ));
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// The syntax of a suite file.
@@ -231,15 +206,17 @@ deliver = true
 
     #[test]
     fn server_urls_take_environment_variables() {
-        assert_eq!(
-            expand_env("nats://plain:4222"),
-            Ok("nats://plain:4222".to_string())
-        );
         let path = std::env::var("PATH").expect("PATH is set");
-        assert_eq!(expand_env("a${PATH}b"), Ok(format!("a{path}b")));
-        let err = expand_env("${NATS_TRACE_SURELY_UNSET}").expect_err("unset");
-        assert!(err.contains("NATS_TRACE_SURELY_UNSET"), "{err}");
-        assert!(expand_env("${PATH").is_err());
+        let text = "[[case]]\nname = \"a\"\nsubject = \"x\"\nserver = \"a${PATH}b\"\n";
+        let suite = Suite::parse(text, SuiteFormat::Toml).expect("parses");
+        assert_eq!(suite.cases[0].server, Some(format!("a{path}b")));
+        let text =
+            "[[case]]\nname = \"a\"\nsubject = \"x\"\ncontext = \"${NATS_TRACE_SURELY_UNSET}\"\n";
+        let err = Suite::parse(text, SuiteFormat::Toml).expect_err("unset");
+        assert!(
+            err.contains("case \"a\": environment variable NATS_TRACE_SURELY_UNSET"),
+            "{err}"
+        );
     }
 
     #[test]

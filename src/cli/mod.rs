@@ -1,24 +1,60 @@
-//! The command line: clap definitions only, no behaviour.
+//! The command line: the clap definitions, and their conversion, once, into the plain
+//! [`Settings`] every layer below takes ([`parse`], [`parse_from`]). This folder and
+//! `main.rs` are the only places that name clap.
+//!
+//! Options that connect or print are global: they may come before or after the command name
+//! (`nats-trace -s URL check suite.toml`). A first word that is not a command name is the
+//! subject of the short form `nats-trace [OPTIONS] SUBJECT [PAYLOAD]`; `nats-trace trace
+//! SUBJECT` traces a subject named like a command.
 
+mod argv;
 pub mod shell;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::ci::expect::Expectation;
 use crate::connect::secret::Secret;
 use crate::render::Format;
+use crate::settings::{
+    CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
+    OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
+};
+use crate::trace::collect::Probe;
 use crate::trace::decode::Compression;
+
+/// Parses this process's command line into settings.
+pub fn parse() -> Result<Settings, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the program name first) into settings.
+pub fn parse_from<I, T>(args: I) -> Result<Settings, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Cli::command();
+    let args = argv::with_command(&command, args.into_iter().map(Into::into).collect())?;
+    let matches = command.try_get_matches_from_mut(args)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    cli.into_settings().map_err(|e| e.format(&mut command))
+}
 
 /// Show the path a message takes through a NATS network (NATS Server 2.11+ message tracing).
 ///
 /// `nats-trace SUBJECT` is short for `nats-trace trace SUBJECT`; to trace a subject that is
-/// also a command name, use the long form (`nats-trace trace demo`).
+/// also a command name, use the long form (`nats-trace trace demo`). Connection and output
+/// options may come before or after the command name.
 #[derive(Debug, Parser)]
 #[command(name = "nats-trace", version, about, long_about)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(subcommand_negates_reqs = true)]
+#[command(
+    override_usage = "nats-trace [OPTIONS] <SUBJECT> [PAYLOAD]\n       nats-trace [OPTIONS] <COMMAND> [ARGS]"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -27,10 +63,14 @@ pub struct Cli {
     pub trace: Option<TraceArgs>,
 
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub output: OutputArgs,
+
+    /// Show what nats-trace is doing on stderr.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,12 +93,14 @@ pub enum Command {
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum, value_name = "SHELL")]
-    pub shell: clap_complete::Shell,
+    pub shell: ShellArg,
 }
 
 /// How to reach and authenticate with the NATS server (like the `nats` CLI). Flags win over
-/// their environment variables, which win over the selected nats CLI context.
-#[derive(Debug, Args, Clone, Default)]
+/// their environment variables, which win over the selected nats CLI context. An empty
+/// value (from an empty environment variable) counts as not given.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
     /// NATS server URLs, comma separated [default: nats://127.0.0.1:4222].
     #[arg(
@@ -67,28 +109,16 @@ pub struct ConnectionArgs {
         env = "NATS_URL",
         global = true,
         value_name = "URL",
-        hide_env_values = true,
-        help_heading = "Connection"
+        hide_env_values = true
     )]
     pub server: Option<String>,
 
     /// nats CLI context to use (default: the one selected with `nats context select`).
-    #[arg(
-        long,
-        env = "NATS_CONTEXT",
-        global = true,
-        value_name = "NAME",
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_CONTEXT", global = true, value_name = "NAME")]
     pub context: Option<String>,
 
     /// Use no nats CLI context, not even the selected one.
-    #[arg(
-        long,
-        global = true,
-        conflicts_with = "context",
-        help_heading = "Connection"
-    )]
+    #[arg(long, global = true, conflicts_with = "context")]
     pub no_context: bool,
 
     /// User name (with --password).
@@ -97,8 +127,7 @@ pub struct ConnectionArgs {
         env = "NATS_USER",
         global = true,
         value_name = "USER",
-        hide_env_values = true,
-        help_heading = "Connection"
+        hide_env_values = true
     )]
     pub user: Option<String>,
 
@@ -108,8 +137,7 @@ pub struct ConnectionArgs {
         env = "NATS_PASSWORD",
         global = true,
         value_name = "PASSWORD",
-        hide_env_values = true,
-        help_heading = "Connection"
+        hide_env_values = true
     )]
     pub password: Option<Secret>,
 
@@ -119,82 +147,41 @@ pub struct ConnectionArgs {
         env = "NATS_TOKEN",
         global = true,
         value_name = "TOKEN",
-        hide_env_values = true,
-        help_heading = "Connection"
+        hide_env_values = true
     )]
     pub token: Option<Secret>,
 
     /// User credentials file (JWT and nkey seed, as `nsc` writes it).
-    #[arg(
-        long,
-        env = "NATS_CREDS",
-        global = true,
-        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_CREDS", global = true, value_name = "FILE", value_parser = path_or_empty, hide_env_values = true)]
     pub creds: Option<PathBuf>,
 
     /// File holding a user nkey seed.
-    #[arg(
-        long,
-        env = "NATS_NKEY",
-        global = true,
-        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_NKEY", global = true, value_name = "FILE", value_parser = path_or_empty, hide_env_values = true)]
     pub nkey: Option<PathBuf>,
 
     /// TLS client certificate (PEM), for mutual TLS (with --tlskey).
-    #[arg(
-        long,
-        env = "NATS_CERT",
-        global = true,
-        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_CERT", global = true, value_name = "FILE", value_parser = path_or_empty, hide_env_values = true)]
     pub tlscert: Option<PathBuf>,
 
     /// TLS client private key (PEM), for mutual TLS (with --tlscert).
-    #[arg(
-        long,
-        env = "NATS_KEY",
-        global = true,
-        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_KEY", global = true, value_name = "FILE", value_parser = path_or_empty, hide_env_values = true)]
     pub tlskey: Option<PathBuf>,
 
     /// Certificate authorities to trust (PEM) instead of the system's.
-    #[arg(
-        long,
-        env = "NATS_CA",
-        global = true,
-        value_name = "FILE", value_parser = path_or_empty, hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, env = "NATS_CA", global = true, value_name = "FILE", value_parser = path_or_empty, hide_env_values = true)]
     pub tlsca: Option<PathBuf>,
 
     /// Do the TLS handshake before the server's greeting (servers with `handshake_first`).
-    #[arg(long, alias = "tls-first", global = true, help_heading = "Connection")]
+    #[arg(long, alias = "tls-first", global = true)]
     pub tlsfirst: bool,
 
     /// Name of this connection, as servers and their traces show it.
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        default_value = "nats-trace",
-        help_heading = "Connection"
-    )]
-    pub connection_name: Option<String>,
+    #[arg(long, global = true, value_name = "NAME", default_value = "nats-trace")]
+    pub connection_name: String,
 
     /// Time allowed to connect, and to collect the traces (e.g. 5s, 500ms).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", help_heading = "Connection")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
-
-    /// Show what nats-trace is doing on stderr.
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
 }
 
 /// What to trace.
@@ -217,8 +204,8 @@ pub struct TraceArgs {
     pub headers: Vec<(String, String)>,
 
     /// Compression the servers should use for their trace messages.
-    #[arg(long, value_enum, default_value_t = Compression::Snappy)]
-    pub compression: Compression,
+    #[arg(long, value_enum, default_value_t = CompressionArg::Snappy)]
+    pub compression: CompressionArg,
 
     /// Print every decompressed trace message as `>>> {json}` before the tree.
     #[arg(long)]
@@ -264,11 +251,11 @@ pub struct CheckArgs {
 }
 
 /// How to print; shared by every command that renders a trace.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(long, value_enum, global = true, default_value_t = Format::Tree)]
-    pub format: Format,
+    #[arg(long, value_enum, global = true, default_value_t = FormatArg::Tree)]
+    pub format: FormatArg,
 
     /// Short for `--format json`.
     #[arg(long, global = true, conflicts_with = "format")]
@@ -279,23 +266,8 @@ pub struct OutputArgs {
     pub timestamp: bool,
 
     /// When to use colors: auto honours NO_COLOR and is off when stdout is not a terminal.
-    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-}
-
-impl OutputArgs {
-    /// The chosen format, `--json` included.
-    pub fn format(&self) -> Format {
-        if self.json { Format::Json } else { self.format }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ColorChoice {
-    #[default]
-    Auto,
-    Always,
-    Never,
+    #[arg(long, value_enum, global = true, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -306,9 +278,218 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-/// A path; an empty one (from an empty environment variable) counts as not given.
+/// `--format`: the output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// The route tree of the Go NATS CLI's `nats trace`, with legend and egress counts.
+    Tree,
+    /// One versioned JSON document (see `docs/output-formats.md` and `schema/`).
+    Json,
+    /// A Graphviz DOT digraph (`dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart (for Markdown).
+    Mermaid,
+}
+
+/// `--compression`: what the servers should compress their trace messages with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    Snappy,
+    Gzip,
+    None,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Tree => Format::Tree,
+            FormatArg::Json => Format::Json,
+            FormatArg::Dot => Format::Dot,
+            FormatArg::Mermaid => Format::Mermaid,
+        }
+    }
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(arg: CompressionArg) -> Compression {
+        match arg {
+            CompressionArg::Snappy => Compression::Snappy,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::None => Compression::None,
+        }
+    }
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(arg: ColorArg) -> ColorChoice {
+        match arg {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+/// `completions SHELL`: the shells clap_complete writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Elvish,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Zsh,
+}
+
+impl From<ShellArg> for Shell {
+    fn from(arg: ShellArg) -> Shell {
+        match arg {
+            ShellArg::Bash => Shell::Bash,
+            ShellArg::Elvish => Shell::Elvish,
+            ShellArg::Fish => Shell::Fish,
+            ShellArg::PowerShell => Shell::PowerShell,
+            ShellArg::Zsh => Shell::Zsh,
+        }
+    }
+}
+
+impl Cli {
+    /// The settings this command line asks for.
+    fn into_settings(self) -> Result<Settings, clap::Error> {
+        let connection = self.connection.into_options();
+        let output = self.output.into_options();
+        let command = match (self.command, self.trace) {
+            (None, Some(trace)) => Run::Trace(trace.into_settings(connection.timeout)),
+            (Some(command), None) => command.into_settings(connection.timeout),
+            (Some(_), Some(_)) => return Err(trace_options_misplaced()),
+            (None, None) => {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "nothing to do: give a subject to trace (see --help)\n",
+                ));
+            }
+        };
+        Ok(Settings {
+            connection,
+            output,
+            verbose: self.verbose,
+            command,
+        })
+    }
+}
+
+/// The error for trace options given before another command's name (caught earlier by
+/// [`argv::with_command`]; this is the backstop).
+fn trace_options_misplaced() -> clap::Error {
+    clap::Error::raw(
+        clap::error::ErrorKind::ArgumentConflict,
+        "options of `trace` cannot come before another command's name\n",
+    )
+}
+
+impl Command {
+    /// The settings of this command; `timeout` bounds a trace's collection.
+    fn into_settings(self, timeout: Duration) -> Run {
+        match self {
+            Command::Trace(trace) => Run::Trace(trace.into_settings(timeout)),
+            Command::Check(check) => Run::Check(CheckSettings {
+                suite: check.suite,
+                parallel: usize::from(check.parallel),
+                junit: check.junit,
+            }),
+            Command::Render(render) => Run::Render(RenderSettings {
+                files: render.files,
+                expect: render.expect,
+            }),
+            Command::Demo(demo) => Run::Demo(DemoSettings { keep: demo.keep }),
+            Command::Completions(args) => Run::Completions(args.shell.into()),
+            Command::Man => Run::Man,
+        }
+    }
+}
+
+impl TraceArgs {
+    /// The trace request: the probe (collected within `timeout`) and what to do besides
+    /// printing.
+    fn into_settings(self, timeout: Duration) -> TraceSettings {
+        TraceSettings {
+            probe: Probe {
+                subject: self.subject,
+                payload: self.payload,
+                headers: self.headers,
+                deliver: self.deliver,
+                compression: self.compression.into(),
+                timeout,
+            },
+            raw: self.raw,
+            save: self.save,
+            expect: self.expect,
+        }
+    }
+}
+
+impl ConnectionArgs {
+    /// The connection options, with empty values (from empty environment variables) dropped.
+    fn into_options(self) -> ConnectionOptions {
+        let context = match (self.no_context, non_empty(self.context)) {
+            (true, _) => ContextChoice::None,
+            (false, Some(name)) => ContextChoice::Named(name),
+            (false, None) => ContextChoice::Selected,
+        };
+        ConnectionOptions {
+            server: non_empty(self.server),
+            context,
+            user: non_empty(self.user),
+            password: self.password.filter(|p| !p.is_empty()),
+            token: self.token.filter(|t| !t.is_empty()),
+            creds: non_empty_path(self.creds),
+            nkey: non_empty_path(self.nkey),
+            tls_cert: non_empty_path(self.tlscert),
+            tls_key: non_empty_path(self.tlskey),
+            tls_ca: non_empty_path(self.tlsca),
+            tls_first: self.tlsfirst,
+            connection_name: Some(self.connection_name),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl OutputArgs {
+    fn into_options(self) -> OutputOptions {
+        OutputOptions {
+            format: if self.json {
+                Format::Json
+            } else {
+                self.format.into()
+            },
+            timestamps: self.timestamp,
+            color: self.color.into(),
+        }
+    }
+}
+
+/// `None` for a missing or blank text.
+fn non_empty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.trim().is_empty())
+}
+
+/// A path, where an empty one is allowed: an empty environment variable (`NATS_CREDS=`) is
+/// not a usage error; [`non_empty_path`] drops it when making the settings.
 fn path_or_empty(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
+}
+
+/// `None` for a missing or empty path.
+fn non_empty_path(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.filter(|p| !p.as_os_str().is_empty())
 }
 
 fn parse_expectation(text: &str) -> Result<Expectation, String> {
@@ -337,94 +518,4 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((key.to_string(), value.trim_start().to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_short_form_traces() {
-        let cli = Cli::try_parse_from([
-            "nats-trace",
-            "-s",
-            "nats://h:4222",
-            "orders.new",
-            "hi",
-            "-T",
-        ])
-        .expect("parses");
-        let trace = cli.trace.expect("trace args");
-        assert_eq!(trace.subject, "orders.new");
-        assert_eq!(trace.payload, "hi");
-        assert!(cli.output.timestamp);
-        assert_eq!(cli.connection.server.as_deref(), Some("nats://h:4222"));
-        assert!(cli.command.is_none());
-    }
-
-    #[test]
-    fn the_long_form_takes_connection_options_anywhere() {
-        let cli = Cli::try_parse_from([
-            "nats-trace",
-            "trace",
-            "orders.new",
-            "--timeout",
-            "250ms",
-            "-H",
-            "A: b",
-            "-H",
-            "C:d",
-        ])
-        .expect("parses");
-        assert_eq!(cli.connection.timeout, Duration::from_millis(250));
-        match cli.command {
-            Some(Command::Trace(t)) => {
-                assert_eq!(
-                    t.headers,
-                    vec![("A".into(), "b".into()), ("C".into(), "d".into())]
-                );
-            }
-            other => panic!("expected trace, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn render_options_are_shared_by_trace_and_render() {
-        let cli = Cli::try_parse_from(["nats-trace", "x", "--json", "--save", "f.jsonl"])
-            .expect("parses");
-        assert_eq!(cli.output.format(), Format::Json);
-        assert_eq!(
-            cli.trace.and_then(|t| t.save),
-            Some(PathBuf::from("f.jsonl"))
-        );
-        let cli = Cli::try_parse_from([
-            "nats-trace",
-            "render",
-            "a.jsonl",
-            "b.jsonl",
-            "--format",
-            "dot",
-            "-T",
-        ])
-        .expect("parses");
-        assert_eq!(cli.output.format(), Format::Dot);
-        assert!(cli.output.timestamp);
-        match cli.command {
-            Some(Command::Render(r)) => assert_eq!(r.files.len(), 2),
-            other => panic!("expected render, got {other:?}"),
-        }
-        let cli = Cli::try_parse_from(["nats-trace", "render"]).expect("parses");
-        assert_eq!(cli.output.format(), Format::Tree);
-        assert!(
-            Cli::try_parse_from(["nats-trace", "render", "--json", "--format", "dot"]).is_err()
-        );
-        assert!(Cli::try_parse_from(["nats-trace", "render", "--format", "svg"]).is_err());
-    }
-
-    #[test]
-    fn bad_headers_and_durations_are_usage_errors() {
-        assert!(Cli::try_parse_from(["nats-trace", "x", "-H", "nocolon"]).is_err());
-        assert!(Cli::try_parse_from(["nats-trace", "x", "--timeout", "soon"]).is_err());
-        assert!(Cli::try_parse_from(["nats-trace"]).is_err());
-    }
 }

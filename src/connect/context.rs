@@ -61,15 +61,6 @@ pub struct Context {
     pub settings: ContextSettings,
 }
 
-/// How a context was chosen, for `-v` and error messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Selection {
-    /// `--context` or `NATS_CONTEXT`.
-    Named,
-    /// The name in `nats/context.txt`.
-    Selected,
-}
-
 /// Where the nats CLI keeps its configuration: `$XDG_CONFIG_HOME`, else `$HOME/.config`.
 pub fn config_root(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     match xdg_config_home.filter(|v| !v.is_empty()) {
@@ -96,22 +87,20 @@ pub fn context_path(root: &Path, name: &str) -> PathBuf {
 }
 
 /// Finds and reads the context to use: `named` (from `--context` or `NATS_CONTEXT`) when
-/// given, else the one selected in `ROOT/nats/context.txt`, else none.
-pub fn load(
-    root: Option<&Path>,
-    named: Option<&str>,
-) -> Result<Option<(Context, Selection)>, Error> {
+/// given, else the one selected in `ROOT/nats/context.txt`, else none. An error about the
+/// selected one names `context.txt`.
+pub fn load(root: Option<&Path>, named: Option<&str>) -> Result<Option<Context>, Error> {
     if let Some(name) = named.map(str::trim).filter(|n| !n.is_empty()) {
         // Like the nats CLI, `--context` also takes the path of a context file.
         if name.ends_with(".json") && Path::new(name).is_file() {
-            return Ok(Some((read_file(Path::new(name))?, Selection::Named)));
+            return Ok(Some(read_file(Path::new(name))?));
         }
         let root = root.ok_or_else(|| {
             Error::Usage(format!(
                 "cannot find context {name:?}: neither XDG_CONFIG_HOME nor HOME is set"
             ))
         })?;
-        return Ok(Some((read(root, name)?, Selection::Named)));
+        return Ok(Some(read(root, name)?));
     }
     let Some(root) = root else {
         return Ok(None);
@@ -136,7 +125,7 @@ pub fn load(
             selected_file.display()
         ))
     })?;
-    Ok(Some((context, Selection::Selected)))
+    Ok(Some(context))
 }
 
 /// Reads the context called `name` under `root`.
@@ -200,46 +189,18 @@ fn validate_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Expands a path from a context as the nats CLI does: `$VAR` and `${VAR}` from the
-/// environment, then a leading `~` to the home directory.
-pub fn expand_path(path: &str) -> PathBuf {
-    let expanded = expand_env(path, |name| std::env::var(name).ok());
+/// Expands a path from a context: `$VAR` and `${VAR}` from the environment (an unset or
+/// empty one is an error, see [`crate::env`]), then a leading `~` to the home directory.
+pub fn expand_path(path: &str) -> Result<PathBuf, String> {
+    let expanded = crate::env::expand(path)?;
     if let Some(rest) = expanded.strip_prefix('~') {
         if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
             let mut out = PathBuf::from(home).into_os_string();
             out.push(rest);
-            return PathBuf::from(out);
+            return Ok(PathBuf::from(out));
         }
     }
-    PathBuf::from(expanded)
-}
-
-/// Replaces `$NAME` and `${NAME}` with `lookup(NAME)` (empty when unset).
-fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(braced) = after.strip_prefix('{') {
-            if let Some(end) = braced.find('}') {
-                out.push_str(&lookup(&braced[..end]).unwrap_or_default());
-                rest = &braced[end + 1..];
-                continue;
-            }
-        }
-        let len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        if len == 0 {
-            out.push('$');
-        } else {
-            out.push_str(&lookup(&after[..len]).unwrap_or_default());
-        }
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
+    Ok(PathBuf::from(expanded))
 }
 
 #[cfg(test)]
@@ -314,12 +275,14 @@ mod tests {
     }
 
     #[test]
-    fn environment_variables_expand() {
-        let lookup = |name: &str| (name == "D").then(|| "/data".to_string());
-        assert_eq!(expand_env("$D/x.creds", lookup), "/data/x.creds");
-        assert_eq!(expand_env("${D}/x", lookup), "/data/x");
-        assert_eq!(expand_env("$NOPE/x", lookup), "/x");
-        assert_eq!(expand_env("a$", lookup), "a$");
-        assert_eq!(expand_env("plain", lookup), "plain");
+    fn paths_expand_the_environment_and_refuse_unset_variables() {
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(
+            expand_path("${PATH}/x.creds"),
+            Ok(PathBuf::from(format!("{path}/x.creds")))
+        );
+        let err = expand_path("$NATS_TRACE_SURELY_UNSET/x").expect_err("unset");
+        assert!(err.contains("NATS_TRACE_SURELY_UNSET"), "{err}");
+        assert_eq!(expand_path("/plain"), Ok(PathBuf::from("/plain")));
     }
 }

@@ -1,27 +1,26 @@
-//! Turning connection options into a connected client: flags and environment merged over the
-//! selected nats CLI context ([`merge`]); server URLs, credentials (user and password, token,
+//! Turning [`ConnectionOptions`] into a connected client: flags and environment merged over
+//! the selected nats CLI context ([`merge`]); server URLs, credentials (user and password, token,
 //! nkey, creds, JWT), TLS (CA, client certificate, handshake first), connection name and
 //! timeout; one-line errors that say what went wrong and never show a secret; refusing servers
 //! older than 2.11; and passing on the server's asynchronous errors (permission violations) so
 //! that the collector can report them as what they are.
 
 pub mod context;
+mod merge;
+pub mod options;
 pub mod secret;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cli::ConnectionArgs;
-use crate::connect::context::Context;
-use crate::connect::secret::Secret;
+use crate::connect::options::ConnectionOptions;
 use crate::error::Error;
 use crate::text::sanitize;
 use crate::verbose::Verbose;
 
-/// The server URL used when neither `--server` nor `NATS_URL` names one.
-pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+pub use merge::{Auth, DEFAULT_URL, Resolved, merge, resolve};
 
 /// A connected client and the errors the server reports on it.
 pub struct Connection {
@@ -69,278 +68,42 @@ pub fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
     }
 }
 
-/// How to authenticate. Secrets stay inside [`Secret`]s; files are read only when connecting.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Auth {
-    #[default]
-    None,
-    UserPassword {
-        user: String,
-        password: Secret,
-    },
-    Token(Secret),
-    /// A file holding a user nkey seed.
-    NKey(PathBuf),
-    /// A credentials file: user JWT and nkey seed.
-    Creds(PathBuf),
-    /// A user JWT and its seed given inline (context fields `user_jwt` and `user_seed`).
-    Jwt {
-        jwt: Secret,
-        seed: Secret,
-    },
-}
-
-impl Auth {
-    /// What kind of credentials these are, with file names but never a secret.
-    pub fn describe(&self) -> String {
-        match self {
-            Auth::None => "no credentials".to_string(),
-            Auth::UserPassword { user, .. } => {
-                format!("user {:?} and its password", sanitize(user))
-            }
-            Auth::Token(_) => "the token".to_string(),
-            Auth::NKey(path) => format!("the nkey in {}", path.display()),
-            Auth::Creds(path) => format!("the credentials in {}", path.display()),
-            Auth::Jwt { .. } => "the user JWT and seed".to_string(),
-        }
-    }
-}
-
-/// Everything needed to connect, after merging flags, environment and context.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// Comma-separated server URLs (they may hold user:password; show them redacted).
-    pub urls: String,
-    pub auth: Auth,
-    /// Where the credentials came from: "flags or environment", "context \"prod\"", "the URL".
-    pub auth_source: &'static str,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub tls_ca: Option<PathBuf>,
-    pub tls_first: bool,
-    pub inbox_prefix: Option<String>,
-    pub connection_name: Option<String>,
-    pub timeout: Duration,
-    /// The context used, if any: its name and file.
-    pub context: Option<(String, PathBuf)>,
-    /// Options that were given but not used, one line each (for `-v`).
-    pub notes: Vec<String>,
-}
-
-impl Settings {
-    /// Whether this connection will use TLS whatever the server says.
-    pub fn wants_tls(&self) -> bool {
-        self.tls_first
-            || self.tls_ca.is_some()
-            || self.tls_cert.is_some()
-            || self
-                .urls
-                .split(',')
-                .any(|u| u.trim().to_ascii_lowercase().starts_with("tls://"))
-    }
-}
-
-/// Merges the command line (flags, then environment) over the nats CLI context that
-/// `args` selects, reading the context file.
-pub fn resolve(args: &ConnectionArgs) -> Result<Settings, Error> {
-    let loaded = if args.no_context {
-        None
-    } else {
-        let root = crate::connect::context::default_config_root();
-        crate::connect::context::load(root.as_deref(), args.context.as_deref())?
-    };
-    merge(args, loaded.as_ref().map(|(c, _)| c))
-}
-
-/// Merges the command line over `context`: per setting, a flag or environment variable wins
-/// over the context. Credentials go as a group: any credential flag replaces the context's.
-pub fn merge(args: &ConnectionArgs, context: Option<&Context>) -> Result<Settings, Error> {
-    let ctx = context.map(|c| &c.settings);
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let ctx_path =
-        |s: &str| (!s.trim().is_empty()).then(|| crate::connect::context::expand_path(s.trim()));
-    let mut notes = Vec::new();
-
-    let urls = args
-        .server
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| ctx.and_then(|c| non_empty(&c.url)))
-        .unwrap_or_else(|| DEFAULT_URL.to_string());
-
-    let (auth, auth_source) = if let Some(auth) = auth_from_args(args, &mut notes) {
-        (auth, "flags or environment")
-    } else if let Some(auth) = auth_from_urls(&urls) {
-        (auth, "the server URL")
-    } else if let Some(auth) = ctx.and_then(|c| auth_from_context(c, &ctx_path)) {
-        (auth, "the context")
-    } else {
-        (Auth::None, "nowhere")
-    };
-    if let Some(c) = ctx {
-        if !c.socks_proxy.is_empty() {
-            notes.push("the context's socks_proxy is not supported and is ignored".to_string());
-        }
-        if c.creds.contains("://") {
-            return Err(Error::Usage(format!(
-                "the context's creds {:?} is not a file; nats-trace reads credentials from files only",
-                sanitize(&c.creds)
-            )));
-        }
-    }
-
-    let tls_cert = args
-        .tlscert
-        .clone()
-        .filter(|p| !p.as_os_str().is_empty())
-        .or_else(|| ctx.and_then(|c| ctx_path(&c.cert)));
-    let tls_key = args
-        .tlskey
-        .clone()
-        .filter(|p| !p.as_os_str().is_empty())
-        .or_else(|| ctx.and_then(|c| ctx_path(&c.key)));
-    match (&tls_cert, &tls_key) {
-        (Some(_), None) => {
-            return Err(Error::Usage(
-                "--tlscert needs --tlskey (the client certificate's private key)".into(),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(Error::Usage(
-                "--tlskey needs --tlscert (the client certificate)".into(),
-            ));
-        }
-        _ => {}
-    }
-    Ok(Settings {
-        urls,
-        auth,
-        auth_source,
-        tls_cert,
-        tls_key,
-        tls_ca: args
-            .tlsca
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty())
-            .or_else(|| ctx.and_then(|c| ctx_path(&c.ca))),
-        tls_first: args.tlsfirst || ctx.is_some_and(|c| c.tls_first),
-        inbox_prefix: ctx.and_then(|c| non_empty(c.inbox_prefix.trim())),
-        connection_name: args.connection_name.clone(),
-        timeout: args.timeout,
-        context: context.map(|c| (c.name.clone(), c.path.clone())),
-        notes,
-    })
-}
-
-/// Credentials from flags or environment: a creds file, else an nkey, else user and password
-/// (a user without a password is a token, as in the nats CLI), else a token.
-fn auth_from_args(args: &ConnectionArgs, notes: &mut Vec<String>) -> Option<Auth> {
-    let mut given = Vec::new();
-    if let Some(path) = args.creds.clone().filter(|p| !p.as_os_str().is_empty()) {
-        given.push(("--creds", Auth::Creds(path)));
-    }
-    if let Some(path) = args.nkey.clone().filter(|p| !p.as_os_str().is_empty()) {
-        given.push(("--nkey", Auth::NKey(path)));
-    }
-    let password = args.password.clone().filter(|p| !p.is_empty());
-    match (args.user.clone().filter(|u| !u.is_empty()), password) {
-        (Some(user), Some(password)) => {
-            given.push(("--user", Auth::UserPassword { user, password }))
-        }
-        (Some(user), None) => given.push(("--user", Auth::Token(Secret::new(user)))),
-        (None, Some(_)) => notes.push("--password without --user is ignored".to_string()),
-        (None, None) => {}
-    }
-    if let Some(token) = args.token.clone().filter(|t| !t.is_empty()) {
-        given.push(("--token", Auth::Token(token)));
-    }
-    let mut given = given.into_iter();
-    let (chosen, auth) = given.next()?;
-    for (ignored, _) in given {
-        notes.push(format!("{ignored} is ignored: {chosen} takes precedence"));
-    }
-    Some(auth)
-}
-
-/// Credentials written into a server URL: `user:password@` or a lone `token@`.
-fn auth_from_urls(urls: &str) -> Option<Auth> {
-    urls.split(',').find_map(|u| {
-        let addr = u.trim().parse::<async_nats::ServerAddr>().ok()?;
-        let user = percent_decode(addr.username()?);
-        Some(match addr.password() {
-            Some(password) => Auth::UserPassword {
-                user,
-                password: Secret::new(percent_decode(password)),
-            },
-            None => Auth::Token(Secret::new(user)),
-        })
-    })
-}
-
-/// A context's credentials, in the nats CLI's order: user, creds, nkey, JWT, token.
-fn auth_from_context(
-    c: &crate::connect::context::ContextSettings,
-    ctx_path: &dyn Fn(&str) -> Option<PathBuf>,
-) -> Option<Auth> {
-    if !c.user.is_empty() {
-        Some(Auth::UserPassword {
-            user: c.user.clone(),
-            password: c.password.clone(),
-        })
-    } else if let Some(path) = ctx_path(&c.creds) {
-        Some(Auth::Creds(path))
-    } else if let Some(path) = ctx_path(&c.nkey) {
-        Some(Auth::NKey(path))
-    } else if !c.user_jwt.is_empty() && !c.user_seed.is_empty() {
-        Some(Auth::Jwt {
-            jwt: c.user_jwt.clone(),
-            seed: c.user_seed.clone(),
-        })
-    } else if !c.token.is_empty() {
-        Some(Auth::Token(c.token.clone()))
-    } else {
-        None
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Connects as the options say, within `args.timeout`, and checks the server supports tracing.
-pub async fn connect(args: &ConnectionArgs) -> Result<Connection, Error> {
-    let settings = resolve(args)?;
-    connect_with(&settings, &Verbose::new(args.verbose)).await
+/// Connects as the options say, within their timeout, and checks the server supports
+/// tracing.
+pub async fn connect(options: &ConnectionOptions, log: &Verbose) -> Result<Connection, Error> {
+    let resolved = resolve(options)?;
+    connect_with(&resolved, log).await
 }
 
 /// Connects with merged settings, within `settings.timeout`.
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
-pub async fn connect_with(settings: &Settings, log: &Verbose) -> Result<Connection, Error> {
+pub async fn connect_with(settings: &Resolved, log: &Verbose) -> Result<Connection, Error> {
     let display_url = redact_urls(&settings.urls);
+    say_where_settings_came_from(settings, log);
+    let addrs = server_addrs(&settings.urls)?;
+    let (error_tx, server_errors) = mpsc::unbounded_channel();
+    let options = client_options(settings, error_tx, log)?;
+    let client = connect_within(options, &addrs, &display_url, settings).await?;
+    refuse_old_server(&client, &display_url)?;
+    Ok(Connection {
+        client,
+        server_errors,
+        display_url,
+    })
+}
+
+/// `-v`: the context used, and options given but not used.
+fn say_where_settings_came_from(settings: &Resolved, log: &Verbose) {
     if let Some((name, path)) = &settings.context {
         log.say(format_args!("using context {name:?} ({})", path.display()));
     }
     for note in &settings.notes {
         log.say(format_args!("{note}"));
     }
-    let addrs: Vec<async_nats::ServerAddr> = settings
-        .urls
+}
+
+/// The comma-separated server URLs, parsed; at least one.
+fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    let addrs: Vec<async_nats::ServerAddr> = urls
         .split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
@@ -352,8 +115,16 @@ pub async fn connect_with(settings: &Settings, log: &Verbose) -> Result<Connecti
     if addrs.is_empty() {
         return Err(Error::Usage("no server URL given".to_string()));
     }
+    Ok(addrs)
+}
 
-    let (error_tx, server_errors) = mpsc::unbounded_channel();
+/// The client library's options: timeout, no reconnecting, server errors passed on to
+/// `error_tx`, name, inbox prefix, credentials and TLS.
+fn client_options(
+    settings: &Resolved,
+    error_tx: mpsc::UnboundedSender<String>,
+    log: &Verbose,
+) -> Result<async_nats::ConnectOptions, Error> {
     let mut options = async_nats::ConnectOptions::new()
         .connection_timeout(settings.timeout)
         .max_reconnects(Some(0))
@@ -379,39 +150,40 @@ pub async fn connect_with(settings: &Settings, log: &Verbose) -> Result<Connecti
             settings.auth_source
         ));
     }
-    options = with_tls(options, settings, log)?;
+    with_tls(options, settings, log)
+}
 
-    let connecting = options.connect(addrs.as_slice());
-    let client = match tokio::time::timeout(
-        settings.timeout + Duration::from_millis(50),
-        connecting,
-    )
-    .await
-    {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => return Err(connect_error(&display_url, settings, &e)),
-        Err(_) => {
-            return Err(Error::Connect(format!(
-                "cannot connect to {display_url}: no server reachable within {}",
-                crate::duration::go_string_of(settings.timeout)
-            )));
-        }
-    };
-    let info = client.server_info();
-    if !version_at_least(&info.version, 2, 11) {
-        return Err(Error::OldServer {
-            server: if info.server_name.is_empty() {
-                display_url
-            } else {
-                info.server_name.clone()
-            },
-            version: info.version.clone(),
-        });
+/// Connects, bounded by the timeout (and a little more, in case the library overruns it).
+async fn connect_within(
+    options: async_nats::ConnectOptions,
+    addrs: &[async_nats::ServerAddr],
+    display_url: &str,
+    settings: &Resolved,
+) -> Result<async_nats::Client, Error> {
+    let connecting = options.connect(addrs);
+    match tokio::time::timeout(settings.timeout + Duration::from_millis(50), connecting).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(connect_error(display_url, settings, &e)),
+        Err(_) => Err(Error::Connect(format!(
+            "cannot connect to {display_url}: no server reachable within {}",
+            crate::duration::go_string_of(settings.timeout)
+        ))),
     }
-    Ok(Connection {
-        client,
-        server_errors,
-        display_url,
+}
+
+/// Message tracing needs nats-server 2.11 or newer.
+fn refuse_old_server(client: &async_nats::Client, display_url: &str) -> Result<(), Error> {
+    let info = client.server_info();
+    if version_at_least(&info.version, 2, 11) {
+        return Ok(());
+    }
+    Err(Error::OldServer {
+        server: if info.server_name.is_empty() {
+            display_url.to_string()
+        } else {
+            info.server_name.clone()
+        },
+        version: info.version.clone(),
     })
 }
 
@@ -492,7 +264,7 @@ fn io_reason(e: &std::io::Error) -> String {
 /// loads them, and the system's roots, only if a connection actually uses TLS.
 fn with_tls(
     mut options: async_nats::ConnectOptions,
-    settings: &Settings,
+    settings: &Resolved,
     log: &Verbose,
 ) -> Result<async_nats::ConnectOptions, Error> {
     if let Some(ca) = &settings.tls_ca {
@@ -539,7 +311,7 @@ fn check_pem(path: &Path, what: &str, marker: &str) -> Result<(), Error> {
 }
 
 /// One line saying why connecting failed, with a hint at the fix where there is one.
-fn connect_error(display_url: &str, settings: &Settings, e: &async_nats::ConnectError) -> Error {
+fn connect_error(display_url: &str, settings: &Resolved, e: &async_nats::ConnectError) -> Error {
     use async_nats::ConnectErrorKind as Kind;
     let detail = sanitize(&e.to_string());
     let lower = detail.to_ascii_lowercase();
@@ -624,130 +396,6 @@ fn connect_error(display_url: &str, settings: &Settings, e: &async_nats::Connect
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use crate::connect::context::ContextSettings;
-
-    fn context(settings: ContextSettings) -> Context {
-        Context {
-            name: "ctx".into(),
-            path: PathBuf::from("/x/nats/context/ctx.json"),
-            settings,
-        }
-    }
-
-    fn args() -> ConnectionArgs {
-        ConnectionArgs {
-            timeout: Duration::from_secs(5),
-            ..ConnectionArgs::default()
-        }
-    }
-
-    #[test]
-    fn flags_win_over_the_context_setting_by_setting() {
-        let ctx = context(ContextSettings {
-            url: "nats://ctx:4222".into(),
-            user: "ctx-user".into(),
-            password: Secret::new("ctx-pw"),
-            ca: "/ctx/ca.pem".into(),
-            tls_first: true,
-            inbox_prefix: "_CTX".into(),
-            ..ContextSettings::default()
-        });
-        let from_context = merge(&args(), Some(&ctx)).expect("merges");
-        assert_eq!(from_context.urls, "nats://ctx:4222");
-        assert_eq!(
-            from_context.auth,
-            Auth::UserPassword {
-                user: "ctx-user".into(),
-                password: Secret::new("ctx-pw")
-            }
-        );
-        assert_eq!(from_context.auth_source, "the context");
-        assert_eq!(from_context.tls_ca, Some(PathBuf::from("/ctx/ca.pem")));
-        assert!(from_context.tls_first && from_context.wants_tls());
-        assert_eq!(from_context.inbox_prefix.as_deref(), Some("_CTX"));
-
-        let flags = ConnectionArgs {
-            server: Some("nats://flag:4222".into()),
-            token: Some(Secret::new("flag-token")),
-            tlsca: Some(PathBuf::from("/flag/ca.pem")),
-            ..args()
-        };
-        let merged = merge(&flags, Some(&ctx)).expect("merges");
-        assert_eq!(merged.urls, "nats://flag:4222");
-        assert_eq!(merged.auth, Auth::Token(Secret::new("flag-token")));
-        assert_eq!(merged.tls_ca, Some(PathBuf::from("/flag/ca.pem")));
-        assert!(!format!("{merged:?}").contains("flag-token"));
-        assert!(!format!("{from_context:?}").contains("ctx-pw"));
-    }
-
-    #[test]
-    fn without_flags_or_context_the_default_url_and_no_credentials() {
-        let merged = merge(&args(), None).expect("merges");
-        assert_eq!(merged.urls, DEFAULT_URL);
-        assert_eq!(merged.auth, Auth::None);
-        assert!(!merged.wants_tls());
-        let tls = ConnectionArgs {
-            server: Some("tls://h:4222".into()),
-            ..args()
-        };
-        assert!(merge(&tls, None).expect("merges").wants_tls());
-    }
-
-    #[test]
-    fn one_credential_wins_and_the_others_are_noted() {
-        let both = ConnectionArgs {
-            creds: Some(PathBuf::from("/u.creds")),
-            token: Some(Secret::new("t")),
-            ..args()
-        };
-        let merged = merge(&both, None).expect("merges");
-        assert_eq!(merged.auth, Auth::Creds(PathBuf::from("/u.creds")));
-        assert_eq!(
-            merged.notes,
-            vec!["--token is ignored: --creds takes precedence"]
-        );
-
-        let lone_user = ConnectionArgs {
-            user: Some("abc".into()),
-            ..args()
-        };
-        assert_eq!(
-            merge(&lone_user, None).expect("merges").auth,
-            Auth::Token(Secret::new("abc"))
-        );
-    }
-
-    #[test]
-    fn credentials_in_the_url_are_used_and_decoded() {
-        let url = ConnectionArgs {
-            server: Some("nats://bob:p%40ss@h:4222".into()),
-            ..args()
-        };
-        let merged = merge(&url, None).expect("merges");
-        assert_eq!(
-            merged.auth,
-            Auth::UserPassword {
-                user: "bob".into(),
-                password: Secret::new("p@ss")
-            }
-        );
-        assert_eq!(merged.auth_source, "the server URL");
-    }
-
-    #[test]
-    fn a_certificate_needs_its_key() {
-        let half = ConnectionArgs {
-            tlscert: Some(PathBuf::from("/c.pem")),
-            ..args()
-        };
-        assert!(merge(&half, None).is_err());
-        let empty = ConnectionArgs {
-            tlscert: Some(PathBuf::new()),
-            ..args()
-        };
-        assert!(merge(&empty, None).is_ok());
-    }
 
     #[test]
     fn passwords_never_show() {

@@ -21,7 +21,7 @@ pub use mermaid::MermaidRenderer;
 pub use tree::TreeRenderer;
 
 /// The output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// The route tree of the Go NATS CLI's `nats trace`, with legend and egress counts.
     #[default]

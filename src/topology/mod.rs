@@ -5,6 +5,8 @@
 //! leafnodes in `/routez`, `/gatewayz` and `/leafz` (polled, never a fixed sleep), and it is
 //! stopped on drop, also when a test panics.
 
+pub mod demo;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -8,7 +8,7 @@ use std::io::Read;
 pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Compression to ask the servers for with `Accept-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     #[default]
     Snappy,

@@ -7,4 +7,5 @@ pub mod collect;
 pub mod decode;
 pub mod event;
 pub mod hop;
+pub mod live;
 pub mod stitch;

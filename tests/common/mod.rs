@@ -225,7 +225,7 @@ impl Subscribers {
 /// The demo topology (supercluster with a leafnode chain) with the demo's subscribers, their
 /// interest propagated along the path from `e1`.
 pub(crate) fn demo_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
-    use nats_trace::commands::{DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS};
+    use nats_trace::topology::demo::{DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS};
     let topology = nats_trace::topology::Topology::supercluster().expect("supercluster starts");
     let mut subscribers = Subscribers::new();
     for (server, name, queue) in DEMO_SUBSCRIBERS {

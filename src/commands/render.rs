@@ -1,0 +1,29 @@
+//! `nats-trace render FILE…`: trace messages saved earlier, stitched and printed with the
+//! same output and exit codes as a live trace.
+
+use std::io::Write;
+
+use crate::commands::{render_report, report_expectations};
+use crate::error::{Error, Outcome};
+use crate::render::TraceReport;
+use crate::settings::{OutputOptions, RenderSettings};
+use crate::trace::capture;
+use crate::trace::stitch::Stitcher;
+
+/// Renders trace messages saved earlier and checks the expectations.
+pub(crate) fn run_render(
+    render: &RenderSettings,
+    output: &OutputOptions,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let messages = capture::read_inputs(&render.files)?;
+    let mut stitcher = Stitcher::new();
+    for message in messages {
+        stitcher.add(message);
+    }
+    let complete = stitcher.is_complete();
+    let mut report = TraceReport::from_graph(stitcher.finish());
+    report.complete = complete;
+    let outcome = render_report(&report, output, out)?;
+    Ok(outcome.worst(report_expectations(&render.expect, &report)))
+}

@@ -1,0 +1,54 @@
+//! The one live-trace entry point: connect, publish the probe, collect its trace messages
+//! and stitch them into a report. `trace`, `check` and `demo` (and later `listen` and
+//! `probe`) all trace through [`trace_live`], never through a copy of it.
+
+use crate::connect;
+use crate::connect::options::ConnectionOptions;
+use crate::error::Error;
+use crate::render::TraceReport;
+use crate::subject::validate_publish_subject;
+use crate::trace::collect::{self, Probe};
+use crate::verbose::Verbose;
+
+/// A live trace, collected and stitched: what `trace` prints and `check` judges.
+pub struct LiveTrace {
+    pub report: TraceReport,
+    /// The trace messages of the chosen attempt, decompressed.
+    pub traces: Vec<collect::ReceivedTrace>,
+    /// Messages that could not be used, one line each.
+    pub warnings: Vec<String>,
+    /// Set when the server refused to let the message be published.
+    pub publish_denied: Option<String>,
+    /// Set when Ctrl-C ended the collection early.
+    pub interrupted: bool,
+}
+
+/// Connects as `connection` says, publishes `probe` and collects and stitches its traces.
+pub async fn trace_live(
+    connection: &ConnectionOptions,
+    probe: &Probe,
+    log: &Verbose,
+) -> Result<LiveTrace, Error> {
+    validate_publish_subject(&probe.subject)?;
+    let mut conn = connect::connect(connection, log).await?;
+    let info = conn.client.server_info();
+    log.say(format_args!(
+        "connected to {} (server {} version {})",
+        conn.display_url, info.server_name, info.version
+    ));
+    let collected = collect::collect(&mut conn, probe, log).await?;
+    let complete = collected.is_complete();
+    Ok(LiveTrace {
+        report: TraceReport {
+            subject: probe.subject.clone(),
+            deliver: probe.deliver,
+            complete,
+            graph: collected.stitcher.finish(),
+            elapsed: Some(collected.elapsed),
+        },
+        traces: collected.traces,
+        warnings: collected.warnings,
+        publish_denied: collected.publish_denied,
+        interrupted: collected.interrupted,
+    })
+}
