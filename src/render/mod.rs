@@ -129,4 +129,3 @@ pub struct RenderOptions {
 pub trait Renderer {
     fn render(&self, report: &TraceReport, out: &mut dyn io::Write) -> io::Result<()>;
 }
-

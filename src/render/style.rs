@@ -43,8 +43,22 @@ pub(crate) fn kind_style(kind: ConnKind) -> KindStyle {
         mermaid_arrow,
     };
     match kind {
-        ConnKind::Client => style("--C", Some(AnsiColors::Green), "#2e7d32", "solid", None, "-->"),
-        ConnKind::Router => style("-->", Some(AnsiColors::Cyan), "#00838f", "solid", None, "-->"),
+        ConnKind::Client => style(
+            "--C",
+            Some(AnsiColors::Green),
+            "#2e7d32",
+            "solid",
+            None,
+            "-->",
+        ),
+        ConnKind::Router => style(
+            "-->",
+            Some(AnsiColors::Cyan),
+            "#00838f",
+            "solid",
+            None,
+            "-->",
+        ),
         ConnKind::Gateway => style(
             "==>",
             Some(AnsiColors::Magenta),
@@ -136,7 +150,10 @@ mod tests {
         let off = Palette { enabled: false };
         assert_eq!(off.arrow(ConnKind::Client), "--C");
         // The same escapes as before the table: `Style::green`.
-        assert_eq!(on.arrow(ConnKind::Client), on.paint("--C", Style::new().green()));
+        assert_eq!(
+            on.arrow(ConnKind::Client),
+            on.paint("--C", Style::new().green())
+        );
         assert_ne!(on.arrow(ConnKind::Client), "--C");
         assert_eq!(on.arrow(ConnKind::System), "");
     }

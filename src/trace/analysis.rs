@@ -121,7 +121,10 @@ impl Delivery {
     /// The egress event of this delivery.
     pub fn egress<'a>(&self, graph: &'a TraceGraph) -> Option<&'a Egress> {
         let index = usize::try_from(self.egress).ok()?;
-        graph.node(self.node).egress(index).map(|entry| entry.egress)
+        graph
+            .node(self.node)
+            .egress(index)
+            .map(|entry| entry.egress)
     }
 }
 
@@ -166,10 +169,17 @@ impl StreamAction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeAnalysis {
     pub outcome: Outcome,
-    /// Client egresses without an error.
-    pub delivered: u32,
+    deliveries: Range<u32>,
     boundaries: Range<u32>,
     jetstream: Range<u32>,
+}
+
+impl NodeAnalysis {
+    /// How many client subscriptions received the message from this server (client
+    /// egresses without an error).
+    pub fn delivered(&self) -> usize {
+        self.deliveries.len()
+    }
 }
 
 /// The verdicts of a whole trace; see the module documentation.
@@ -212,11 +222,12 @@ impl Analysis {
         };
         let boundaries_start = self.boundaries.len();
         let jetstream_start = self.jetstream.len();
+        let deliveries_start = self.deliveries.len();
         self.events(ix, trace);
         let egresses = self.egresses(ix, node);
         let mut analysis = NodeAnalysis {
             outcome: Outcome::Dropped,
-            delivered: egresses.delivered,
+            deliveries: range(deliveries_start, self.deliveries.len()),
             boundaries: range(boundaries_start, self.boundaries.len()),
             jetstream: range(jetstream_start, self.jetstream.len()),
         };
@@ -324,16 +335,14 @@ impl Analysis {
     }
 
     fn slice_of_jetstream(&self, range: &Range<u32>) -> &[StreamAction] {
-        self.jetstream
-            .get(range.start as usize..range.end as usize)
-            .unwrap_or(&[])
+        slice(&self.jetstream, range)
     }
 
     /// The verdicts of the server at `ix`; a default (missing) one for an unknown index.
     pub fn node(&self, ix: NodeIndex) -> &NodeAnalysis {
         static UNKNOWN: NodeAnalysis = NodeAnalysis {
             outcome: Outcome::Missing,
-            delivered: 0,
+            deliveries: 0..0,
             boundaries: 0..0,
             jetstream: 0..0,
         };
@@ -342,10 +351,12 @@ impl Analysis {
 
     /// The account boundaries the trace stops at on the server at `ix`, in event order.
     pub fn boundaries_of(&self, ix: NodeIndex) -> &[Boundary] {
-        let range = &self.node(ix).boundaries;
-        self.boundaries
-            .get(range.start as usize..range.end as usize)
-            .unwrap_or(&[])
+        slice(&self.boundaries, &self.node(ix).boundaries)
+    }
+
+    /// The client deliveries from the server at `ix`, in egress order.
+    pub fn deliveries_of(&self, ix: NodeIndex) -> &[Delivery] {
+        slice(&self.deliveries, &self.node(ix).deliveries)
     }
 
     /// The JetStream actions on the server at `ix`, in event order.
@@ -399,6 +410,11 @@ struct Egresses {
     forwarded: bool,
 }
 
+fn slice<'a, T>(list: &'a [T], range: &Range<u32>) -> &'a [T] {
+    list.get(range.start as usize..range.end as usize)
+        .unwrap_or(&[])
+}
+
 fn range(start: usize, end: usize) -> Range<u32> {
     let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     narrow(start)..narrow(end)
@@ -441,7 +457,8 @@ mod tests {
         ))]);
         let a = Analysis::of(&g);
         assert_eq!(a.node(g.root).outcome, Outcome::Delivered);
-        assert_eq!(a.node(g.root).delivered, 1);
+        assert_eq!(a.node(g.root).delivered(), 1);
+        assert_eq!(a.deliveries_of(g.root).len(), 1);
         assert_eq!(a.deliveries().len(), 1);
         assert_eq!(a.deliveries()[0].egress(&g).map(|e| e.cid), Some(2));
         assert!(a.no_interest().is_empty());
@@ -468,7 +485,9 @@ mod tests {
         let traced = origin(&format!(
             r#",{{"type":"se","ts":"{TS}","acc":"A2","to":"t"}},{{"type":"eg","ts":"{TS}","kind":0,"cid":2,"acc":"A2","sub":"t"}}"#
         ));
-        let untraced = origin(&format!(r#",{{"type":"se","ts":"{TS}","acc":"A2","to":"t"}}"#));
+        let untraced = origin(&format!(
+            r#",{{"type":"se","ts":"{TS}","acc":"A2","to":"t"}}"#
+        ));
         let a = Analysis::of(&graph(&[&traced]));
         assert!(a.boundaries().is_empty());
         assert_eq!(a.deliveries().len(), 1);
