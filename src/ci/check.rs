@@ -209,7 +209,7 @@ async fn run_case(connection: &ConnectionArgs, case: &Case, log: &Verbose) -> Ca
                     missing.join(", ")
                 ))
             } else {
-                let failures = expect::evaluate_all(&case.expectations, &live.report.graph);
+                let failures = expect::evaluate_all(&case.expectations, &live.report);
                 if failures.is_empty() {
                     CaseStatus::Pass
                 } else {
