@@ -6,6 +6,7 @@
 //! connection kind every format uses.
 
 use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::trace::analysis::Analysis;
@@ -63,12 +64,14 @@ pub struct TraceReport {
     pub elapsed: Option<Duration>,
     /// Every expected server trace arrived (the collector's verdict, which decides exit 3).
     pub complete: bool,
-    /// What the route means, computed once from `graph` by the constructors.
-    analysis: Analysis,
+    /// What the route means, computed once from `graph` when first asked for.
+    analysis: OnceLock<Analysis>,
 }
 
 impl TraceReport {
-    /// A report of a live trace: the graph is analysed here, once.
+    /// A report of a live trace. [`TraceReport::analysis`] analyses the graph once, when
+    /// first asked (the tree asks per server as it draws and does not need the whole
+    /// trace's lists).
     pub fn new(
         subject: String,
         deliver: bool,
@@ -76,14 +79,13 @@ impl TraceReport {
         elapsed: Option<Duration>,
         complete: bool,
     ) -> TraceReport {
-        let analysis = Analysis::of(&graph);
         TraceReport {
             subject,
             deliver,
             graph,
             elapsed,
             complete,
-            analysis,
+            analysis: OnceLock::new(),
         }
     }
 
@@ -112,7 +114,7 @@ impl TraceReport {
     /// What the route means: delivered, no interest, account boundaries, JetStream actions,
     /// missing servers and errors.
     pub fn analysis(&self) -> &Analysis {
-        &self.analysis
+        self.analysis.get_or_init(|| Analysis::of(&self.graph))
     }
 }
 

@@ -2,7 +2,8 @@
 //! indented four spaces per hop, egress arrows by connection kind, the legend, the egress
 //! counts; then what the Go CLI leaves out: missing servers, detached traces, and a summary
 //! of every error when there is more than one. What the route means (no interest, account
-//! boundaries, JetStream actions) comes from the report's analysis; this file only words it.
+//! boundaries, JetStream actions) is decided by `trace::analysis`, asked server by server as
+//! the tree is drawn; this file only words it.
 
 use std::io::{self, Write};
 
@@ -11,7 +12,7 @@ use petgraph::graph::NodeIndex;
 use super::{Palette, RenderOptions, Renderer, TraceReport};
 use crate::duration::{go_string, round_to_micros};
 use crate::text::{go_quote, push_go_quoted, sanitize};
-use crate::trace::analysis::{Analysis, Crossing, Outcome};
+use crate::trace::analysis::{self, Boundary, Crossing, JetStreamAction};
 use crate::trace::event::{ConnKind, Event, Timestamp, TraceMessage};
 use crate::trace::stitch::{EgressEntry, ServerNode, Step, TraceGraph};
 
@@ -39,7 +40,6 @@ impl Renderer for TreeRenderer {
         let mut writer = TreeWriter {
             out,
             graph: &report.graph,
-            analysis: report.analysis(),
             timestamps: self.options.timestamps,
             palette: Palette {
                 enabled: self.options.color,
@@ -52,7 +52,6 @@ impl Renderer for TreeRenderer {
 struct TreeWriter<'a> {
     out: &'a mut dyn Write,
     graph: &'a TraceGraph,
-    analysis: &'a Analysis,
     timestamps: bool,
     palette: Palette,
 }
@@ -158,9 +157,9 @@ impl<'a> TreeWriter<'a> {
         self.write_mappings(trace, at)?;
         self.write_service_imports(ix, trace, at)?;
         self.write_stream_exports(ix, trace, at)?;
-        self.write_jetstream(ix, at)?;
+        self.write_jetstream(trace, at)?;
         self.write_unknown_events(trace, at)?;
-        if self.analysis.node(ix).outcome == Outcome::NoInterest {
+        if analysis::has_no_interest(node) {
             let text = self.palette.error("--X No active interest");
             self.line(depth, reference, None, &text)?;
         }
@@ -219,7 +218,7 @@ impl<'a> TreeWriter<'a> {
                     go_quote(&s.account)
                 );
                 self.line(at.depth, at.reference, Some(&s.ts), &text)?;
-                self.write_boundary(ix, position, at)?;
+                self.write_boundary(ix, trace, position, at)?;
             }
         }
         Ok(())
@@ -239,21 +238,22 @@ impl<'a> TreeWriter<'a> {
                     go_quote(&s.account)
                 );
                 self.line(at.depth, at.reference, Some(&s.ts), &text)?;
-                self.write_boundary(ix, position, at)?;
+                self.write_boundary(ix, trace, position, at)?;
             }
         }
         Ok(())
     }
 
-    /// The warning under the import or export at `position` when the analysis found the
+    /// The warning under the import or export at `position` when the analysis finds the
     /// trace stops there.
-    fn write_boundary(&mut self, ix: NodeIndex, position: usize, at: At<'a>) -> io::Result<()> {
-        let analysis = self.analysis;
-        let Some(boundary) = analysis
-            .boundaries_of(ix)
-            .iter()
-            .find(|b| b.event == position)
-        else {
+    fn write_boundary(
+        &mut self,
+        ix: NodeIndex,
+        trace: &TraceMessage,
+        position: usize,
+        at: At<'a>,
+    ) -> io::Result<()> {
+        let Some(boundary) = Boundary::at(ix, &trace.events, position) else {
             return Ok(());
         };
         // A service import with nothing after it cannot tell a missing allow_trace from no
@@ -272,17 +272,13 @@ impl<'a> TreeWriter<'a> {
         self.line(at.depth, at.reference, None, &text)
     }
 
-    fn write_jetstream(&mut self, ix: NodeIndex, at: At<'a>) -> io::Result<()> {
+    fn write_jetstream(&mut self, trace: &TraceMessage, at: At<'a>) -> io::Result<()> {
         let p = self.palette;
-        let graph = self.graph;
-        for stream in self.analysis.jetstream_of(ix) {
-            let Some(js) = stream.event(graph) else {
-                continue;
-            };
+        for js in trace.jetstream() {
             let text = format!(
                 "{} JetStream action:{} stream:{} subject:{}",
                 p.arrow(ConnKind::JetStream),
-                go_quote(stream.action.words()),
+                go_quote(JetStreamAction::of(js).words()),
                 go_quote(&js.stream),
                 go_quote(&js.subject)
             );

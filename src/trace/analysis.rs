@@ -6,6 +6,11 @@
 //! and the action of each JetStream event. For the whole trace: the same lists, and how many
 //! servers are missing and how many errors were reported. [`Analysis::of`] is one pass over
 //! the nodes and their events (O(nodes + events)); detached traces are analysed like any other.
+//!
+//! The decisions about one event or one server ([`Boundary::at`], [`has_no_interest`],
+//! [`JetStreamAction::of`]) are public on their own, so that the tree, which visits every
+//! server anyway, can ask them as it draws each one without waiting for the whole trace's
+//! lists; everything else reads the [`Analysis`].
 
 use std::ops::Range;
 
@@ -144,6 +149,60 @@ pub struct Boundary {
     pub to: CompactString,
 }
 
+impl Boundary {
+    /// The boundary at the event at `position` of a server's `events`, when the trace
+    /// stops there: a service import with nothing reported after it (the exporting account
+    /// did not report), or a stream export not followed at once by an egress in the importing
+    /// account (the server reports a stream export per importing subscription, and when the
+    /// import allows tracing the egress to that subscription follows it).
+    pub fn at(node: NodeIndex, events: &[Event], position: usize) -> Option<Boundary> {
+        let boundary = |crossing, account: &CompactString, from: Option<&CompactString>, to| {
+            Some(Boundary {
+                node,
+                event: position,
+                crossing,
+                account: account.clone(),
+                from: from.cloned(),
+                to,
+            })
+        };
+        match events.get(position)? {
+            Event::ServiceImport(s) if position + 1 == events.len() => boundary(
+                Crossing::ServiceImport,
+                &s.account,
+                Some(&s.from),
+                s.to.clone(),
+            ),
+            Event::StreamExport(s)
+                if !matches!(
+                    events.get(position + 1),
+                    Some(Event::Egress(e)) if e.account == s.account
+                ) =>
+            {
+                boundary(Crossing::StreamExport, &s.account, None, s.to.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// True when the server had no active interest (the tree's `--X No active interest`): it
+/// received the message from a client without an error, and reported no egress, no
+/// JetStream event and no account boundary. Cheap for a server with egresses.
+pub fn has_no_interest(node: &ServerNode) -> bool {
+    let Some(trace) = &node.trace else {
+        return false;
+    };
+    node.egress_count() == 0
+        && trace
+            .ingress()
+            .is_some_and(|i| i.kind == ConnKind::Client && i.error.is_empty())
+        && !trace.events.iter().enumerate().any(|(position, event)| {
+            matches!(event, Event::JetStream(_))
+                || Boundary::at(NodeIndex::end(), &trace.events, position).is_some()
+        })
+}
+
 /// One JetStream event and what the stream did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamAction {
@@ -223,8 +282,7 @@ impl Analysis {
         let boundaries_start = self.boundaries.len();
         let jetstream_start = self.jetstream.len();
         let deliveries_start = self.deliveries.len();
-        self.events(ix, trace);
-        let egresses = self.egresses(ix, node);
+        let egresses = self.events(ix, node, trace);
         let mut analysis = NodeAnalysis {
             outcome: Outcome::Dropped,
             deliveries: range(deliveries_start, self.deliveries.len()),
@@ -235,38 +293,20 @@ impl Analysis {
         analysis
     }
 
-    /// Records the boundaries and JetStream actions among the events of `trace`.
-    fn events(&mut self, ix: NodeIndex, trace: &TraceMessage) {
+    /// Records the boundaries, JetStream actions and client deliveries among the events of
+    /// `trace`, in one pass; then the deliveries of the egresses the stitcher added.
+    fn events(&mut self, ix: NodeIndex, node: &ServerNode, trace: &TraceMessage) -> Egresses {
         let events = &trace.events;
+        let mut seen = Egresses::default();
+        let mut reported = 0;
         for (position, event) in events.iter().enumerate() {
             match event {
-                // Nothing after the import: the exporting account did not report.
-                Event::ServiceImport(s) if position + 1 == events.len() => {
-                    self.boundaries.push(Boundary {
-                        node: ix,
-                        event: position,
-                        crossing: Crossing::ServiceImport,
-                        account: s.account.clone(),
-                        from: Some(s.from.clone()),
-                        to: s.to.clone(),
-                    });
+                Event::Egress(egress) => {
+                    self.egress(ix, reported, egress, &mut seen);
+                    reported += 1;
                 }
-                // The server reports a stream export per importing subscription; when the
-                // import allows tracing, the egress to that subscription follows at once.
-                Event::StreamExport(s)
-                    if !matches!(
-                        events.get(position + 1),
-                        Some(Event::Egress(e)) if e.account == s.account
-                    ) =>
-                {
-                    self.boundaries.push(Boundary {
-                        node: ix,
-                        event: position,
-                        crossing: Crossing::StreamExport,
-                        account: s.account.clone(),
-                        from: None,
-                        to: s.to.clone(),
-                    });
+                Event::ServiceImport(_) | Event::StreamExport(_) => {
+                    self.boundaries.extend(Boundary::at(ix, events, position));
                 }
                 Event::JetStream(js) => self.jetstream.push(StreamAction {
                     node: ix,
@@ -277,27 +317,29 @@ impl Analysis {
                 _ => {}
             }
         }
-    }
-
-    /// Records the client deliveries of `node` and tells whether it forwarded the message.
-    fn egresses(&mut self, ix: NodeIndex, node: &ServerNode) -> Egresses {
-        let mut seen = Egresses::default();
-        for (index, entry) in node.egresses().enumerate() {
-            let egress = entry.egress;
-            if !egress.error.is_empty() {
-                continue;
-            }
-            if egress.kind == ConnKind::Client {
-                seen.delivered += 1;
-                self.deliveries.push(Delivery {
-                    node: ix,
-                    egress: u32::try_from(index).unwrap_or(u32::MAX),
-                });
-            } else if egress.kind.is_server_link() {
-                seen.forwarded = true;
+        for index in reported..node.egress_count() {
+            if let Some(entry) = node.egress(index) {
+                self.egress(ix, index, entry.egress, &mut seen);
             }
         }
         seen
+    }
+
+    /// Records the `index`-th egress of `ix`: a delivery when it went to a client without an
+    /// error; whether it forwarded the message to another server.
+    fn egress(&mut self, ix: NodeIndex, index: usize, egress: &Egress, seen: &mut Egresses) {
+        if !egress.error.is_empty() {
+            return;
+        }
+        if egress.kind == ConnKind::Client {
+            seen.delivered += 1;
+            self.deliveries.push(Delivery {
+                node: ix,
+                egress: u32::try_from(index).unwrap_or(u32::MAX),
+            });
+        } else if egress.kind.is_server_link() {
+            seen.forwarded = true;
+        }
     }
 
     /// The first outcome of [`Outcome`]'s list that applies to a server that reported.
@@ -312,11 +354,7 @@ impl Analysis {
         let jetstream = self.slice_of_jetstream(&analysis.jetstream);
         if ingress.is_some_and(|i| !i.error.is_empty()) {
             Outcome::IngressError
-        } else if node.egress_count() == 0
-            && analysis.boundaries.is_empty()
-            && jetstream.is_empty()
-            && ingress.is_some_and(|i| i.kind == ConnKind::Client)
-        {
+        } else if has_no_interest(node) {
             Outcome::NoInterest
         } else if egresses.delivered > 0 {
             Outcome::Delivered
