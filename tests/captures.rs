@@ -1,7 +1,8 @@
 //! Offline tests on the captured trace messages in `testdata/`: each capture is parsed,
 //! stitched and rendered without a server, and must give the tree the live run printed
 //! (`testdata/<case>.tree`, written with the capture by `tests/events.rs`), the expected
-//! completeness, errors and egress counts.
+//! completeness, errors and egress counts, and the route analysis (outcome per server,
+//! deliveries, no interest, account boundaries, JetStream actions).
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use common::normalize;
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use nats_trace::trace::event::TraceMessage;
-use nats_trace::trace::stitch::{TraceGraph, stitch};
+use nats_trace::trace::stitch::{Step, TraceGraph, stitch};
 
 fn testdata(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -279,4 +280,162 @@ fn errors_are_red_when_color_is_on() {
     }
     let plain = render(load("subscribe-denied"), false);
     assert!(!plain.contains('\u{1b}'), "no escapes without color");
+}
+
+/// What the analysis of a capture must find: the outcome of each server in tree order, the
+/// client deliveries, the servers with no interest, the account boundaries and the
+/// JetStream actions.
+struct Verdicts {
+    case: &'static str,
+    outcomes: &'static [&'static str],
+    delivered: usize,
+    no_interest: usize,
+    boundaries: &'static [(&'static str, &'static str)],
+    jetstream: &'static [(&'static str, &'static str)],
+}
+
+const VERDICTS: &[Verdicts] = &[
+    Verdicts {
+        case: "no-interest",
+        outcomes: &["no_interest"],
+        delivered: 0,
+        no_interest: 1,
+        boundaries: &[],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "service-import-no-allow-trace",
+        outcomes: &["boundary"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[("service_import", "B")],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "stream-export-no-allow-trace",
+        outcomes: &["boundary"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[("stream_export", "A")],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "service-import",
+        outcomes: &["delivered"],
+        delivered: 1,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "jetstream-two-streams",
+        outcomes: &["stored", "stored"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[("HUB_ORDERS", "stored"), ("LEAF_ORDERS", "stored")],
+    },
+    Verdicts {
+        case: "jetstream-no-interest",
+        outcomes: &["dropped"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[("EVENTS", "no interest")],
+    },
+    Verdicts {
+        case: "jetstream-error",
+        outcomes: &["dropped"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[("ORDERS", "rejected")],
+    },
+    Verdicts {
+        case: "publish-denied",
+        outcomes: &["ingress_error"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "subscribe-denied",
+        outcomes: &["dropped"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "missing-server",
+        outcomes: &["forwarded", "missing"],
+        delivered: 0,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[],
+    },
+    Verdicts {
+        case: "supercluster-leaf-chain",
+        outcomes: &[
+            "delivered",
+            "delivered",
+            "delivered",
+            "forwarded",
+            "forwarded",
+            "delivered",
+        ],
+        delivered: 4,
+        no_interest: 0,
+        boundaries: &[],
+        jetstream: &[],
+    },
+];
+
+#[test]
+fn every_capture_is_analysed_as_expected() {
+    for expect in VERDICTS {
+        let report = TraceReport::from_graph(load(expect.case));
+        let (graph, analysis) = (&report.graph, report.analysis());
+        let outcomes: Vec<&str> = graph
+            .walk(graph.root)
+            .filter_map(|step| match step {
+                Step::Server { node, .. } => Some(analysis.node(node).outcome.name()),
+                Step::Egress { .. } => None,
+            })
+            .collect();
+        assert_eq!(outcomes, expect.outcomes, "{}", expect.case);
+        assert_eq!(
+            analysis.deliveries().len(),
+            expect.delivered,
+            "{}",
+            expect.case
+        );
+        assert_eq!(
+            analysis.no_interest().len(),
+            expect.no_interest,
+            "{}",
+            expect.case
+        );
+        let boundaries: Vec<(&str, &str)> = analysis
+            .boundaries()
+            .iter()
+            .map(|b| (b.crossing.name(), b.account.as_str()))
+            .collect();
+        assert_eq!(boundaries, expect.boundaries, "{}", expect.case);
+        let mut jetstream: Vec<(&str, &str)> = analysis
+            .jetstream()
+            .iter()
+            .map(|js| (js.stream.as_str(), js.action.words()))
+            .collect();
+        jetstream.sort();
+        assert_eq!(jetstream, expect.jetstream, "{}", expect.case);
+        assert_eq!(
+            analysis.missing(),
+            graph.missing().count(),
+            "{}",
+            expect.case
+        );
+        assert_eq!(analysis.errors(), graph.errors().len(), "{}", expect.case);
+    }
 }

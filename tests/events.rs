@@ -822,13 +822,13 @@ fn a_no_echo_subscriber_on_the_publishing_connection_is_an_egress_error() {
             .expect("traces arrive");
         let raw: Vec<String> = collected.traces.iter().map(|t| t.json.clone()).collect();
         let complete = collected.is_complete();
-        let report = TraceReport {
-            subject: probe.subject.clone(),
-            deliver: false,
+        let report = TraceReport::new(
+            probe.subject.clone(),
+            false,
+            collected.stitcher.finish(),
+            None,
             complete,
-            graph: collected.stitcher.finish(),
-            elapsed: None,
-        };
+        );
         let mut out = Vec::new();
         TreeRenderer::new(RenderOptions::default())
             .render(&report, &mut out)

@@ -134,6 +134,103 @@ fn json_output_matches_the_schema_and_agrees_with_the_tree() {
             Some(tree.matches("!!! Missing trace").count()),
             "{what}: missing servers agree with the tree"
         );
+        assert_analysis_agrees_with_the_tree(&document, &tree, &what);
+    }
+}
+
+/// The JSON analysis says what the tree says: the same no-interest lines, account
+/// boundaries, JetStream actions and client deliveries.
+fn assert_analysis_agrees_with_the_tree(document: &serde_json::Value, tree: &str, what: &str) {
+    let analysis = &document["analysis"];
+    let len = |key: &str| {
+        analysis[key]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| panic!("{what}: analysis.{key} is a list"))
+    };
+    assert_eq!(
+        len("no_interest"),
+        tree.matches("--X No active interest").count(),
+        "{what}: no interest agrees with the tree"
+    );
+    assert_eq!(
+        len("boundaries"),
+        tree.matches("!!! Trace stops at the account boundary")
+            .count(),
+        "{what}: account boundaries agree with the tree"
+    );
+    let actions: Vec<String> = analysis["jetstream"]
+        .as_array()
+        .expect("analysis.jetstream")
+        .iter()
+        .map(|js| {
+            format!(
+                "action:\"{}\" stream:\"{}\"",
+                js["action"].as_str().expect("action"),
+                js["stream"].as_str().expect("stream")
+            )
+        })
+        .collect();
+    let tree_actions: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_once("JetStream action:").map(|(_, rest)| rest))
+        .collect();
+    assert_eq!(
+        actions.len(),
+        tree_actions.len(),
+        "{what}: JetStream events"
+    );
+    for action in &actions {
+        assert!(
+            tree_actions
+                .iter()
+                .any(|t| format!("action:{t}").starts_with(action.as_str())),
+            "{what}: the tree lacks the JetStream line {action}"
+        );
+    }
+    let client_lines = tree
+        .lines()
+        .filter(|l| l.trim_start().starts_with("--C "))
+        .count();
+    let client_errors = document["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter(|e| {
+            e["kind"] == "egress"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Not delivered"))
+        })
+        .count();
+    assert_eq!(
+        analysis["delivered"].as_u64(),
+        Some((client_lines - client_errors) as u64),
+        "{what}: client deliveries agree with the tree's --C lines less their errors"
+    );
+    assert_eq!(
+        len("deliveries") as u64,
+        analysis["delivered"].as_u64().expect("delivered")
+    );
+}
+
+#[test]
+fn the_pictures_mark_what_the_analysis_found() {
+    let trees = outputs("tree", "tree");
+    for (format, extension) in [("dot", "dot"), ("mermaid", "mmd")] {
+        for ((what, text), (_, tree)) in outputs(format, extension).into_iter().zip(&trees) {
+            assert_eq!(
+                text.matches("no active interest").count(),
+                tree.matches("--X No active interest").count(),
+                "{what}: one no-interest note per no-interest line of the tree"
+            );
+            assert_eq!(
+                text.matches("trace stops here").count(),
+                tree.matches("!!! Trace stops at the account boundary")
+                    .count(),
+                "{what}: one boundary box per boundary line of the tree"
+            );
+        }
     }
 }
 
@@ -168,6 +265,13 @@ fn the_schema_refuses_what_the_format_does_not_allow() {
         },
         |d: &mut serde_json::Value| d["root"]["undocumented"] = true.into(),
         |d: &mut serde_json::Value| d["root"]["egresses"] = serde_json::json!([{"kind": 1}]),
+        |d: &mut serde_json::Value| d["analysis"]["undocumented"] = true.into(),
+        |d: &mut serde_json::Value| d["root"]["outcome"] = "vanished".into(),
+        |d: &mut serde_json::Value| d["analysis"]["boundaries"] = serde_json::json!([{"server": "n1", "hop": "", "crossing": "service_import", "account": "B", "from": null, "to": "x", "extra": 1}]),
+        |d: &mut serde_json::Value| {
+            d["root"]["boundaries"] =
+                serde_json::json!([{"crossing": "tunnel", "account": "B", "from": null, "to": "x"}])
+        },
     ] {
         let mut changed = document.clone();
         broken(&mut changed);

@@ -269,7 +269,7 @@ fn judge(case: &Case, live: &LiveTrace) -> CaseStatus {
             missing.join(", ")
         ));
     }
-    let failures = expect::evaluate_all(&case.expectations, &live.report.graph);
+    let failures = expect::evaluate_all(&case.expectations, &live.report);
     if failures.is_empty() {
         CaseStatus::Pass
     } else {

@@ -83,7 +83,7 @@ fn render_report(
 /// Prints each failed expectation on stderr; the outcome is a failed expectation when any
 /// failed.
 fn report_expectations(expectations: &[Expectation], report: &TraceReport) -> Outcome {
-    let failures = expect::evaluate_all(expectations, &report.graph);
+    let failures = expect::evaluate_all(expectations, report);
     for failure in &failures {
         let _ = writeln!(
             std::io::stderr().lock(),

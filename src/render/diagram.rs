@@ -1,16 +1,18 @@
-//! The route graph the picture formats (DOT and Mermaid) draw, built once from a report: a
-//! box per server (grouped by cluster), one for the publishing client, one per receiving
-//! client connection and per JetStream stream, and an edge per egress and JetStream event.
-//! Labels are plain text here; each format escapes them its own way.
+//! The route graph the picture formats (DOT and Mermaid) draw, built once from a report in
+//! one walk of the tree: a box per server (grouped by cluster), one for the publishing
+//! client, one per receiving client connection and per JetStream stream, and an edge per
+//! egress and JetStream event; then the analysis's marks: a note where a server had no
+//! active interest, a box for the account a trace stops at. Labels are plain text here;
+//! each format escapes them its own way.
 
 use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
 use super::TraceReport;
-use super::json::jetstream_action;
-use crate::trace::event::{ConnKind, Event};
-use crate::trace::stitch::Step;
+use crate::trace::analysis::{Analysis, Crossing, Outcome};
+use crate::trace::event::{ConnKind, Egress};
+use crate::trace::stitch::{ServerNode, Step, TraceGraph};
 
 /// What a box stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,21 @@ pub(crate) enum Shape {
     Client,
     /// A JetStream stream.
     Stream,
+    /// The analysis's note that a server had no active interest.
+    NoInterest,
+    /// The account a trace stops at (an account boundary).
+    Boundary,
+}
+
+/// What an edge stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// A connection of this kind (an egress, a JetStream event, the publish).
+    Kind(ConnKind),
+    /// From a server to its no-interest note.
+    NoInterest,
+    /// From a server to the account its trace stops at.
+    Boundary,
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +62,7 @@ pub(crate) struct Block {
 pub(crate) struct Edge {
     pub from: usize,
     pub to: usize,
-    pub kind: ConnKind,
+    pub link: Link,
     pub lines: Vec<String>,
     pub error: bool,
 }
@@ -72,207 +89,295 @@ impl Diagram {
         (0..self.boxes.len()).filter(|&i| !grouped[i]).collect()
     }
 
-    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
+    /// The picture of `report`: server boxes in tree order (then detached ones), the
+    /// publisher, then per server its JetStream and egress edges and the analysis's marks.
     pub(super) fn new(report: &TraceReport) -> Diagram {
         let graph = &report.graph;
-        let mut d = Diagram {
-            title: format!(
-                "Trace of {}{}",
-                report.subject,
-                if report.deliver { " (delivered)" } else { "" }
-            ),
-            ..Diagram::default()
-        };
-        let mut counter: HashMap<char, usize> = HashMap::new();
-        let mut add = |d: &mut Diagram, prefix: char, lines: Vec<String>, shape: Shape| {
-            let n = counter.entry(prefix).or_default();
-            d.boxes.push(Block {
-                id: format!("{prefix}{n}"),
-                lines,
-                shape,
-                error: false,
-                detached: false,
-            });
-            *n += 1;
-            d.boxes.len() - 1
-        };
-
-        let mut servers: Vec<NodeIndex> = graph
+        let servers: Vec<NodeIndex> = graph
             .walk(graph.root)
             .filter_map(|s| match s {
                 Step::Server { node, .. } => Some(node),
                 Step::Egress { .. } => None,
             })
+            .chain(graph.detached.iter().copied())
             .collect();
-        servers.extend(graph.detached.iter().copied());
-
-        let mut box_of: HashMap<NodeIndex, usize> = HashMap::new();
-        let mut cluster_index: HashMap<String, usize> = HashMap::new();
+        let mut b = Builder {
+            graph,
+            analysis: report.analysis(),
+            d: Diagram {
+                title: format!(
+                    "Trace of {}{}",
+                    report.subject,
+                    if report.deliver { " (delivered)" } else { "" }
+                ),
+                ..Diagram::default()
+            },
+            counter: HashMap::new(),
+            box_of: HashMap::with_capacity(servers.len()),
+            cluster_index: HashMap::new(),
+            clients: HashMap::new(),
+            streams: HashMap::new(),
+        };
         for &ix in &servers {
-            let node = graph.node(ix);
-            let name = match node.server_name() {
-                "" => "unknown server".to_string(),
-                name => name.to_string(),
-            };
-            let mut lines = vec![name];
-            if !node.hop.is_empty() {
-                lines.push(format!("hop {}", node.hop));
-            }
-            let shape = match &node.trace {
-                Some(trace) => {
-                    if !trace.server.version.is_empty() {
-                        lines.push(format!("v{}", trace.server.version));
-                    }
-                    Shape::Server
-                }
-                None => {
-                    lines.push("trace missing".to_string());
-                    Shape::Missing
-                }
-            };
-            if node.detached {
-                lines.push("detached".to_string());
-            }
-            let b = add(&mut d, 's', lines, shape);
-            d.boxes[b].detached = node.detached;
-            d.boxes[b].error = node
-                .trace
-                .as_ref()
-                .and_then(|t| t.ingress())
-                .is_some_and(|i| !i.error.is_empty());
-            box_of.insert(ix, b);
-            if let Some(cluster) = node
-                .trace
-                .as_ref()
-                .map(|t| t.server.cluster.as_str())
-                .filter(|c| !c.is_empty())
-            {
-                let at = *cluster_index.entry(cluster.to_string()).or_insert_with(|| {
-                    d.clusters.push((cluster.to_string(), Vec::new()));
-                    d.clusters.len() - 1
-                });
-                d.clusters[at].1.push(b);
-            }
+            b.server_box(ix);
         }
+        b.publisher();
+        for &ix in &servers {
+            b.jetstream_edges(ix);
+            b.egress_edges(ix);
+            b.marks(ix);
+        }
+        b.d
+    }
+}
 
-        // The publisher, in front of the origin.
+/// The state of building a [`Diagram`].
+struct Builder<'a> {
+    graph: &'a TraceGraph,
+    analysis: &'a Analysis,
+    d: Diagram,
+    /// The next number per box prefix.
+    counter: HashMap<char, usize>,
+    box_of: HashMap<NodeIndex, usize>,
+    cluster_index: HashMap<String, usize>,
+    /// Client boxes by sending server box and connection id.
+    clients: HashMap<(usize, u64), usize>,
+    streams: HashMap<String, usize>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, prefix: char, lines: Vec<String>, shape: Shape) -> usize {
+        let n = self.counter.entry(prefix).or_default();
+        self.d.boxes.push(Block {
+            id: format!("{prefix}{n}"),
+            lines,
+            shape,
+            error: false,
+            detached: false,
+        });
+        *n += 1;
+        self.d.boxes.len() - 1
+    }
+
+    fn edge(&mut self, from: usize, to: usize, link: Link, lines: Vec<String>, error: bool) {
+        self.d.edges.push(Edge {
+            from,
+            to,
+            link,
+            lines,
+            error,
+        });
+    }
+
+    /// The box of a server: name, hop, version (or "trace missing"), in its cluster.
+    fn server_box(&mut self, ix: NodeIndex) {
+        let node = self.graph.node(ix);
+        let (lines, shape) = server_lines(node);
+        let b = self.add('s', lines, shape);
+        self.d.boxes[b].detached = node.detached;
+        self.d.boxes[b].error = self.analysis.node(ix).outcome == Outcome::IngressError;
+        self.box_of.insert(ix, b);
+        let cluster = node.trace.as_ref().map(|t| t.server.cluster.as_str());
+        if let Some(cluster) = cluster.filter(|c| !c.is_empty()) {
+            let clusters = &mut self.d.clusters;
+            let at = *self
+                .cluster_index
+                .entry(cluster.to_string())
+                .or_insert_with(|| {
+                    clusters.push((cluster.to_string(), Vec::new()));
+                    clusters.len() - 1
+                });
+            self.d.clusters[at].1.push(b);
+        }
+    }
+
+    /// The publishing client, in front of the origin.
+    fn publisher(&mut self) {
+        let graph = self.graph;
         let root = graph.node(graph.root);
-        if let Some(ingress) = root
+        let Some(ingress) = root
             .trace
             .as_ref()
             .and_then(|t| t.ingress())
             .filter(|i| i.kind == ConnKind::Client)
-        {
-            let name = if ingress.name.is_empty() {
-                "publisher".to_string()
-            } else {
-                ingress.name.to_string()
-            };
-            let p = add(
-                &mut d,
-                'p',
-                vec![name, format!("cid:{}", ingress.cid)],
-                Shape::Publisher,
-            );
-            let mut lines = vec![format!("publish {}", ingress.subject)];
-            if !ingress.error.is_empty() {
-                lines.push(format!("error: {}", ingress.error));
-            }
-            d.edges.push(Edge {
-                from: p,
-                to: box_of[&graph.root],
-                kind: ConnKind::Client,
-                lines,
-                error: !ingress.error.is_empty(),
-            });
+        else {
+            return;
+        };
+        let name = if ingress.name.is_empty() {
+            "publisher".to_string()
+        } else {
+            ingress.name.to_string()
+        };
+        let p = self.add(
+            'p',
+            vec![name, format!("cid:{}", ingress.cid)],
+            Shape::Publisher,
+        );
+        let mut lines = vec![format!("publish {}", ingress.subject)];
+        if !ingress.error.is_empty() {
+            lines.push(format!("error: {}", ingress.error));
         }
-
-        let mut clients: HashMap<(usize, u64), usize> = HashMap::new();
-        let mut streams: HashMap<String, usize> = HashMap::new();
-        for &ix in &servers {
-            let from = box_of[&ix];
-            let node = graph.node(ix);
-            for event in node.events() {
-                let Event::JetStream(js) = event else {
-                    continue;
-                };
-                let to = *streams.entry(js.stream.to_string()).or_insert_with(|| {
-                    add(
-                        &mut d,
-                        'j',
-                        vec![format!("stream {}", js.stream)],
-                        Shape::Stream,
-                    )
-                });
-                let mut lines = vec![format!("JetStream {}", jetstream_action(js))];
-                if !js.subject.is_empty() {
-                    lines.push(js.subject.to_string());
-                }
-                if !js.error.is_empty() {
-                    lines.push(format!("error: {}", js.error));
-                }
-                d.edges.push(Edge {
-                    from,
-                    to,
-                    kind: ConnKind::JetStream,
-                    lines,
-                    error: !js.error.is_empty(),
-                });
-            }
-            let children = graph.children_by_egress(ix);
-            for (entry, child) in node.egresses().zip(children) {
-                let egress = &entry.egress;
-                let mut lines = vec![egress.kind.name().to_string()];
-                let to = match child {
-                    Some(child) => box_of[&child],
-                    None if egress.kind.is_server_link() => {
-                        let name = if egress.name.is_empty() {
-                            "unknown server".to_string()
-                        } else {
-                            egress.name.to_string()
-                        };
-                        add(
-                            &mut d,
-                            'u',
-                            vec![name, "not reached".to_string()],
-                            Shape::Unreached,
-                        )
-                    }
-                    None => *clients.entry((from, egress.cid)).or_insert_with(|| {
-                        let name = if egress.name.is_empty() {
-                            egress.kind.name().to_string()
-                        } else {
-                            egress.name.to_string()
-                        };
-                        add(
-                            &mut d,
-                            'c',
-                            vec![name, format!("{}:{}", egress.kind.id_label(), egress.cid)],
-                            Shape::Client,
-                        )
-                    }),
-                };
-                if !egress.subscription.is_empty() {
-                    lines.push(egress.subscription.to_string());
-                }
-                if !egress.queue.is_empty() {
-                    lines.push(format!("queue {}", egress.queue));
-                }
-                if !egress.account.is_empty() {
-                    lines.push(format!("account {}", egress.account));
-                }
-                if !egress.error.is_empty() {
-                    lines.push(format!("error: {}", egress.error));
-                }
-                d.edges.push(Edge {
-                    from,
-                    to,
-                    kind: egress.kind,
-                    lines,
-                    error: !egress.error.is_empty(),
-                });
-            }
-        }
-        d
+        let to = self.box_of[&graph.root];
+        let link = Link::Kind(ConnKind::Client);
+        self.edge(p, to, link, lines, !ingress.error.is_empty());
     }
+
+    /// An edge per JetStream event of `ix` to its stream's box, labelled with the action.
+    fn jetstream_edges(&mut self, ix: NodeIndex) {
+        let from = self.box_of[&ix];
+        let (graph, analysis) = (self.graph, self.analysis);
+        for stream in analysis.jetstream_of(ix) {
+            let Some(js) = stream.event(graph) else {
+                continue;
+            };
+            let to = match self.streams.get(js.stream.as_str()) {
+                Some(&to) => to,
+                None => {
+                    let to = self.add('j', vec![format!("stream {}", js.stream)], Shape::Stream);
+                    self.streams.insert(js.stream.to_string(), to);
+                    to
+                }
+            };
+            let mut lines = vec![format!("JetStream {}", stream.action.words())];
+            if !js.subject.is_empty() {
+                lines.push(js.subject.to_string());
+            }
+            if !js.error.is_empty() {
+                lines.push(format!("error: {}", js.error));
+            }
+            let link = Link::Kind(ConnKind::JetStream);
+            self.edge(from, to, link, lines, !js.error.is_empty());
+        }
+    }
+
+    /// An edge per egress of `ix`: to the server it reached, to a box for a server it did
+    /// not reach, or to the receiving client's box.
+    fn egress_edges(&mut self, ix: NodeIndex) {
+        let from = self.box_of[&ix];
+        let graph = self.graph;
+        let node = graph.node(ix);
+        let children = graph.children_by_egress(ix);
+        for (entry, child) in node.egresses().zip(children) {
+            let egress = entry.egress;
+            let to = match child {
+                Some(child) => self.box_of[&child],
+                None if egress.kind.is_server_link() => self.unreached_box(egress),
+                None => self.client_box(from, egress),
+            };
+            let error = !egress.error.is_empty();
+            self.edge(
+                from,
+                to,
+                Link::Kind(egress.kind),
+                egress_lines(egress),
+                error,
+            );
+        }
+    }
+
+    fn unreached_box(&mut self, egress: &Egress) -> usize {
+        let name = if egress.name.is_empty() {
+            "unknown server".to_string()
+        } else {
+            egress.name.to_string()
+        };
+        self.add('u', vec![name, "not reached".to_string()], Shape::Unreached)
+    }
+
+    /// The box of the client connection `egress` went to, one per server and connection.
+    fn client_box(&mut self, from: usize, egress: &Egress) -> usize {
+        if let Some(&to) = self.clients.get(&(from, egress.cid)) {
+            return to;
+        }
+        let name = if egress.name.is_empty() {
+            egress.kind.name().to_string()
+        } else {
+            egress.name.to_string()
+        };
+        let id = format!("{}:{}", egress.kind.id_label(), egress.cid);
+        let to = self.add('c', vec![name, id], Shape::Client);
+        self.clients.insert((from, egress.cid), to);
+        to
+    }
+
+    /// The analysis's marks on `ix`: a no-interest note, a box per account boundary.
+    fn marks(&mut self, ix: NodeIndex) {
+        let from = self.box_of[&ix];
+        let analysis = self.analysis;
+        if analysis.node(ix).outcome == Outcome::NoInterest {
+            let note = self.add(
+                'n',
+                vec!["no active interest".to_string()],
+                Shape::NoInterest,
+            );
+            self.edge(
+                from,
+                note,
+                Link::NoInterest,
+                vec!["no interest".to_string()],
+                true,
+            );
+        }
+        for boundary in analysis.boundaries_of(ix) {
+            let lines = vec![
+                format!("account {}", boundary.account),
+                "trace stops here".to_string(),
+            ];
+            let to = self.add('b', lines, Shape::Boundary);
+            let label = match (&boundary.crossing, &boundary.from) {
+                (Crossing::ServiceImport, Some(from)) => {
+                    format!("service import {from} to {}", boundary.to)
+                }
+                (Crossing::ServiceImport, None) => format!("service import {}", boundary.to),
+                (Crossing::StreamExport, _) => format!("stream export {}", boundary.to),
+            };
+            self.edge(from, to, Link::Boundary, vec![label], false);
+        }
+    }
+}
+
+/// The lines and shape of a server's box.
+fn server_lines(node: &ServerNode) -> (Vec<String>, Shape) {
+    let name = match node.server_name() {
+        "" => "unknown server".to_string(),
+        name => name.to_string(),
+    };
+    let mut lines = vec![name];
+    if !node.hop.is_empty() {
+        lines.push(format!("hop {}", node.hop));
+    }
+    let shape = match &node.trace {
+        Some(trace) => {
+            if !trace.server.version.is_empty() {
+                lines.push(format!("v{}", trace.server.version));
+            }
+            Shape::Server
+        }
+        None => {
+            lines.push("trace missing".to_string());
+            Shape::Missing
+        }
+    };
+    if node.detached {
+        lines.push("detached".to_string());
+    }
+    (lines, shape)
+}
+
+/// The label of an egress edge: kind, subscription, queue, account, error.
+fn egress_lines(egress: &Egress) -> Vec<String> {
+    let mut lines = vec![egress.kind.name().to_string()];
+    if !egress.subscription.is_empty() {
+        lines.push(egress.subscription.to_string());
+    }
+    if !egress.queue.is_empty() {
+        lines.push(format!("queue {}", egress.queue));
+    }
+    if !egress.account.is_empty() {
+        lines.push(format!("account {}", egress.account));
+    }
+    if !egress.error.is_empty() {
+        lines.push(format!("error: {}", egress.error));
+    }
+    lines
 }

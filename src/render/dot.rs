@@ -1,32 +1,19 @@
 //! Graphviz DOT output (`--format dot`): the route graph as a left-to-right digraph, servers
 //! grouped by cluster in `cluster_*` subgraphs, clients as ellipses, streams as cylinders,
-//! edges styled by connection kind, errors red, missing servers dashed. Feed it to
-//! `dot -Tsvg`.
+//! edges styled by connection kind (the shared table of `style`), errors red, missing
+//! servers dashed; a red note where a server had no active interest, an orange dashed box for
+//! the account a trace stops at. Feed it to `dot -Tsvg`.
 
 use std::io::{self, Write};
 
-use super::diagram::{Diagram, Shape};
+use super::diagram::{Block, Diagram, Edge, Link, Shape};
+use super::style::{ERROR_COLOR, WARNING_COLOR, kind_style};
 use super::{Renderer, TraceReport};
 use crate::text::sanitize;
-use crate::trace::event::ConnKind;
 
 /// Renders the route graph as Graphviz DOT.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DotRenderer;
-
-const RED: &str = "#d32f2f";
-
-/// The color and line style of an edge of `kind`.
-fn edge_style(kind: ConnKind) -> (&'static str, &'static str) {
-    match kind {
-        ConnKind::Client => ("#2e7d32", "solid"),
-        ConnKind::Router => ("#00838f", "solid"),
-        ConnKind::Gateway => ("#8e24aa", "bold"),
-        ConnKind::Leafnode => ("#1565c0", "dotted"),
-        ConnKind::JetStream => ("#ef6c00", "solid"),
-        _ => ("#616161", "solid"),
-    }
-}
 
 /// A DOT double-quoted string of `lines` joined by line breaks.
 fn quote(lines: &[String]) -> String {
@@ -58,35 +45,6 @@ impl Renderer for DotRenderer {
         )?;
         writeln!(out, "    node [fontname=\"Helvetica\", fontsize=11];")?;
         writeln!(out, "    edge [fontname=\"Helvetica\", fontsize=9];")?;
-        let write_box = |out: &mut dyn Write, indent: &str, i: usize| -> io::Result<()> {
-            let b = &d.boxes[i];
-            let (shape, style) = match b.shape {
-                Shape::Publisher => ("ellipse", "filled"),
-                Shape::Server => (
-                    "box",
-                    if b.detached {
-                        "rounded,dotted"
-                    } else {
-                        "rounded"
-                    },
-                ),
-                Shape::Missing => ("box", "rounded,dashed"),
-                Shape::Unreached => ("box", "rounded,dashed"),
-                Shape::Client => ("ellipse", "solid"),
-                Shape::Stream => ("cylinder", "solid"),
-            };
-            let mut attrs = format!(
-                "label={}, shape={shape}, style=\"{style}\"",
-                quote(&b.lines)
-            );
-            if b.shape == Shape::Publisher {
-                attrs.push_str(", fillcolor=\"#eeeeee\"");
-            }
-            if b.error || b.shape == Shape::Unreached {
-                attrs.push_str(&format!(", color=\"{RED}\", fontcolor=\"{RED}\""));
-            }
-            writeln!(out, "{indent}{} [{attrs}];", b.id)
-        };
         for (n, (cluster, members)) in d.clusters.iter().enumerate() {
             writeln!(out, "    subgraph cluster_{n} {{")?;
             writeln!(
@@ -95,31 +53,77 @@ impl Renderer for DotRenderer {
                 quote(&[format!("cluster {cluster}")])
             )?;
             for &i in members {
-                write_box(out, "        ", i)?;
+                writeln!(out, "        {}", box_statement(&d.boxes[i]))?;
             }
             writeln!(out, "    }}")?;
         }
         for i in d.loose_boxes() {
-            write_box(out, "    ", i)?;
+            writeln!(out, "    {}", box_statement(&d.boxes[i]))?;
         }
         for edge in &d.edges {
-            let (color, style) = edge_style(edge.kind);
-            let color = if edge.error { RED } else { color };
-            let mut attrs = format!(
-                "label={}, color=\"{color}\", fontcolor=\"{color}\", style=\"{style}\"",
-                quote(&edge.lines)
-            );
-            if edge.kind == ConnKind::Gateway {
-                attrs.push_str(", penwidth=2");
-            }
             writeln!(
                 out,
-                "    {} -> {} [{attrs}];",
-                d.boxes[edge.from].id, d.boxes[edge.to].id
+                "    {} -> {} [{}];",
+                d.boxes[edge.from].id,
+                d.boxes[edge.to].id,
+                edge_attributes(edge)
             )?;
         }
         writeln!(out, "}}")
     }
+}
+
+/// `id [label=…, shape=…, style=…];` for one box.
+fn box_statement(b: &Block) -> String {
+    let (shape, style) = match b.shape {
+        Shape::Publisher => ("ellipse", "filled"),
+        Shape::Server if b.detached => ("box", "rounded,dotted"),
+        Shape::Server => ("box", "rounded"),
+        Shape::Missing | Shape::Unreached => ("box", "rounded,dashed"),
+        Shape::Client => ("ellipse", "solid"),
+        Shape::Stream => ("cylinder", "solid"),
+        Shape::NoInterest => ("note", "solid"),
+        Shape::Boundary => ("box", "dashed"),
+    };
+    let mut attrs = format!(
+        "label={}, shape={shape}, style=\"{style}\"",
+        quote(&b.lines)
+    );
+    if b.shape == Shape::Publisher {
+        attrs.push_str(", fillcolor=\"#eeeeee\"");
+    }
+    let color = match b.shape {
+        Shape::Unreached | Shape::NoInterest => Some(ERROR_COLOR),
+        Shape::Boundary => Some(WARNING_COLOR),
+        _ if b.error => Some(ERROR_COLOR),
+        _ => None,
+    };
+    if let Some(color) = color {
+        attrs.push_str(&format!(", color=\"{color}\", fontcolor=\"{color}\""));
+    }
+    format!("{} [{attrs}];", b.id)
+}
+
+/// The attributes of one edge: label, then colour and line from the kind's style (red for
+/// an error), dashed for the analysis's marks.
+fn edge_attributes(edge: &Edge) -> String {
+    let (color, line, penwidth) = match edge.link {
+        Link::Kind(kind) => {
+            let style = kind_style(kind);
+            (style.color, style.dot_line, style.dot_penwidth)
+        }
+        Link::NoInterest => (ERROR_COLOR, "dashed", None),
+        Link::Boundary => (WARNING_COLOR, "dashed", None),
+    };
+    let color = if edge.error { ERROR_COLOR } else { color };
+    let mut attrs = format!(
+        "label={}, color=\"{color}\", fontcolor=\"{color}\", style=\"{line}\"",
+        quote(&edge.lines)
+    );
+    if let Some(width) = penwidth {
+        attrs.push_str(&format!(", penwidth={width}"));
+    }
+    attrs
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The versioned JSON document (`--json`): what was traced, whether it is complete, egress
-//! counts, every error, timing, and the stitched tree with every event of every server.
+//! counts, every error, timing, the route analysis (`analysis`, and each server's `outcome`,
+//! `delivered` and `boundaries`), and the stitched tree with every event of every server.
 //! The shape is fixed by `schema/trace-v1.schema.json`; [`SCHEMA_VERSION`] changes only when
 //! a field is removed or changes meaning (new fields may appear in the same version).
 
@@ -12,7 +13,8 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 
 use super::{Renderer, TraceReport};
-use crate::trace::event::{ConnKind, Event, Timestamp};
+use crate::trace::analysis::{Analysis, Boundary, Outcome, StreamAction};
+use crate::trace::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
 use crate::trace::stitch::{Problem, ReportedError, ServerNode, Step, TraceGraph};
 
 /// The value of the document's `schema` field.
@@ -40,6 +42,7 @@ struct Document<'a> {
     egress_counts: Counts,
     errors: Vec<ReportedError>,
     missing: Vec<Missing<'a>>,
+    analysis: AnalysisJson<'a>,
     root: Node<'a>,
     detached: Vec<Node<'a>>,
     problems: Vec<ProblemJson<'a>>,
@@ -68,6 +71,141 @@ impl Serialize for Counts {
     }
 }
 
+/// The route analysis of the whole trace; every list in tree order, then detached traces.
+#[derive(Serialize)]
+struct AnalysisJson<'a> {
+    /// Client deliveries (client egresses without an error).
+    delivered: usize,
+    deliveries: Vec<At<'a, DeliveryJson<'a>>>,
+    /// JetStream events that stored the message.
+    stored: usize,
+    jetstream: Vec<At<'a, StreamJson<'a>>>,
+    /// Servers that had no active interest.
+    no_interest: Vec<Missing<'a>>,
+    boundaries: Vec<At<'a, BoundaryJson<'a>>>,
+    missing: usize,
+    errors: usize,
+}
+
+/// An item of the analysis with the server and hop it was found on.
+#[derive(Serialize)]
+struct At<'a, T: Serialize> {
+    server: &'a str,
+    hop: &'a str,
+    #[serde(flatten)]
+    item: T,
+}
+
+impl<'a, T: Serialize> At<'a, T> {
+    fn new(node: &'a ServerNode, item: T) -> At<'a, T> {
+        At {
+            server: node.server_name(),
+            hop: &node.hop,
+            item,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DeliveryJson<'a> {
+    name: Option<&'a str>,
+    cid: u64,
+    account: Option<&'a str>,
+    subscription: Option<&'a str>,
+    queue: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct StreamJson<'a> {
+    stream: &'a str,
+    action: &'static str,
+}
+
+#[derive(Serialize)]
+struct BoundaryJson<'a> {
+    crossing: &'static str,
+    account: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+}
+
+impl<'a> BoundaryJson<'a> {
+    fn new(b: &'a Boundary) -> BoundaryJson<'a> {
+        BoundaryJson {
+            crossing: b.crossing.name(),
+            account: &b.account,
+            from: b.from.as_deref(),
+            to: &b.to,
+        }
+    }
+}
+
+impl<'a> AnalysisJson<'a> {
+    /// The analysis, its lists ordered by `servers` (the order the tree shows them in).
+    fn new(graph: &'a TraceGraph, analysis: &'a Analysis, servers: &[NodeIndex]) -> Self {
+        let mut out = AnalysisJson {
+            delivered: analysis.deliveries().len(),
+            deliveries: Vec::with_capacity(analysis.deliveries().len()),
+            stored: analysis.stored(),
+            jetstream: Vec::new(),
+            no_interest: Vec::new(),
+            boundaries: Vec::new(),
+            missing: analysis.missing(),
+            errors: analysis.errors(),
+        };
+        for &ix in servers {
+            let node: &'a ServerNode = graph.node(ix);
+            for delivery in analysis.deliveries_of(ix) {
+                if let Some(egress) = delivery.egress(graph) {
+                    out.deliveries
+                        .push(At::new(node, DeliveryJson::new(egress)));
+                }
+            }
+            out.jetstream.extend(
+                analysis
+                    .jetstream_of(ix)
+                    .iter()
+                    .map(|js| At::new(node, StreamJson::new(js))),
+            );
+            if analysis.node(ix).outcome == Outcome::NoInterest {
+                out.no_interest.push(Missing {
+                    server: node.server_name(),
+                    hop: &node.hop,
+                });
+            }
+            out.boundaries.extend(
+                analysis
+                    .boundaries_of(ix)
+                    .iter()
+                    .map(|b| At::new(node, BoundaryJson::new(b))),
+            );
+        }
+        out
+    }
+}
+
+impl<'a> DeliveryJson<'a> {
+    fn new(egress: &'a Egress) -> DeliveryJson<'a> {
+        DeliveryJson {
+            name: some(&egress.name),
+            cid: egress.cid,
+            account: some(&egress.account),
+            subscription: some(&egress.subscription),
+            queue: some(&egress.queue),
+        }
+    }
+}
+
+impl<'a> StreamJson<'a> {
+    fn new(js: &'a StreamAction) -> StreamJson<'a> {
+        StreamJson {
+            stream: &js.stream,
+            action: js.action.words(),
+        }
+    }
+}
+
+/// A server by name and hop (a missing one, or one with no interest).
 #[derive(Serialize)]
 struct Missing<'a> {
     server: &'a str,
@@ -145,6 +283,12 @@ struct Node<'a> {
     detached: bool,
     /// How many servers this server says it forwarded the message to.
     hops: Option<u64>,
+    /// What became of the message here (see `trace::analysis::Outcome`).
+    outcome: &'static str,
+    /// Client deliveries from this server.
+    delivered: u32,
+    /// Account boundaries the trace stops at on this server.
+    boundaries: Vec<BoundaryJson<'a>>,
     request: Option<Request<'a>>,
     ingress: Option<Ingress<'a>>,
     subject_mappings: Vec<Mapping<'a>>,
@@ -230,51 +374,27 @@ fn some(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
-/// JetStream's outcome in the words of the tree.
-pub(crate) fn jetstream_action(js: &crate::trace::event::JetStream) -> &'static str {
-    if !js.error.is_empty() {
-        "rejected"
-    } else if js.no_interest {
-        "no interest"
-    } else {
-        "stored"
-    }
-}
-
 impl<'a> Document<'a> {
     fn new(report: &'a TraceReport) -> Document<'a> {
         let graph = &report.graph;
-        let origin = graph.origin_time();
         let builder = NodeBuilder {
             graph,
-            origin: origin.clone(),
+            analysis: report.analysis(),
+            origin: graph.origin_time(),
         };
-        let latency_ns = graph
-            .graph
-            .node_weights()
-            .flat_map(|n| {
-                n.events()
-                    .iter()
-                    .filter(|e| matches!(e, Event::Egress(_) | Event::JetStream(_)))
-            })
-            .filter_map(|e| builder.offset(e.timestamp().as_ref()))
-            .max();
+        let mut order = Vec::with_capacity(graph.graph.node_count());
+        let root = builder.tree(graph.root, &mut order);
+        let detached = graph
+            .detached
+            .iter()
+            .map(|&ix| builder.tree(ix, &mut order))
+            .collect();
         Document {
             schema: SCHEMA_VERSION,
             subject: &report.subject,
             deliver: report.deliver,
             complete: report.complete,
-            timing: Timing {
-                collection_ns: report
-                    .elapsed
-                    .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-                origin_ts: graph
-                    .node(graph.root)
-                    .trace
-                    .as_ref()
-                    .and_then(|t| t.ingress().map(|i| i.ts.raw.as_str())),
-                latency_ns,
-            },
+            timing: builder.timing(report),
             egress_counts: Counts(graph.egress_counts()),
             errors: graph.errors(),
             missing: graph
@@ -284,8 +404,9 @@ impl<'a> Document<'a> {
                     hop: &n.hop,
                 })
                 .collect(),
-            root: builder.tree(graph.root),
-            detached: graph.detached.iter().map(|&ix| builder.tree(ix)).collect(),
+            analysis: AnalysisJson::new(graph, report.analysis(), &order),
+            root,
+            detached,
             problems: graph.problems.iter().map(ProblemJson::new).collect(),
         }
     }
@@ -293,6 +414,7 @@ impl<'a> Document<'a> {
 
 struct NodeBuilder<'a> {
     graph: &'a TraceGraph,
+    analysis: &'a Analysis,
     origin: Option<Timestamp>,
 }
 
@@ -302,18 +424,41 @@ impl<'a> NodeBuilder<'a> {
         i64::try_from(nanos).ok()
     }
 
-    /// The tree under `start`, built children first so that deep chains need no recursion.
-    fn tree(&self, start: NodeIndex) -> Node<'a> {
-        let servers: Vec<NodeIndex> = self
+    fn timing(&self, report: &TraceReport) -> Timing<'a> {
+        let graph = self.graph;
+        let latency_ns = graph
             .graph
-            .walk(start)
-            .filter_map(|step| match step {
-                Step::Server { node, .. } => Some(node),
-                Step::Egress { .. } => None,
+            .node_weights()
+            .flat_map(|n| {
+                n.events()
+                    .iter()
+                    .filter(|e| matches!(e, Event::Egress(_) | Event::JetStream(_)))
             })
-            .collect();
-        let mut built: HashMap<NodeIndex, Node<'a>> = HashMap::with_capacity(servers.len());
-        for &ix in servers.iter().rev() {
+            .filter_map(|e| self.offset(e.timestamp().as_ref()))
+            .max();
+        Timing {
+            collection_ns: report
+                .elapsed
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            origin_ts: graph
+                .node(graph.root)
+                .trace
+                .as_ref()
+                .and_then(|t| t.ingress().map(|i| i.ts.raw.as_str())),
+            latency_ns,
+        }
+    }
+
+    /// The tree under `start`, built children first so that deep chains need no recursion;
+    /// its servers are appended to `order` in tree order.
+    fn tree(&self, start: NodeIndex, order: &mut Vec<NodeIndex>) -> Node<'a> {
+        let first = order.len();
+        order.extend(self.graph.walk(start).filter_map(|step| match step {
+            Step::Server { node, .. } => Some(node),
+            Step::Egress { .. } => None,
+        }));
+        let mut built: HashMap<NodeIndex, Node<'a>> = HashMap::with_capacity(order.len() - first);
+        for &ix in order[first..].iter().rev() {
             let node = self.node(ix, &mut built);
             built.insert(ix, node);
         }
@@ -323,41 +468,27 @@ impl<'a> NodeBuilder<'a> {
         }
     }
 
-    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
+    /// One server: what it is, its analysis, its events by type, its egresses with the
+    /// servers they lead to (taken from `built`).
     fn node(&self, ix: NodeIndex, built: &mut HashMap<NodeIndex, Node<'a>>) -> Node<'a> {
         let graph: &'a TraceGraph = self.graph;
         let node: &'a ServerNode = graph.node(ix);
-        let trace = node.trace.as_ref();
-        let server = match trace {
-            Some(t) => Server {
-                name: node.server_name(),
-                id: some(&t.server.id),
-                host: some(&t.server.host),
-                cluster: some(&t.server.cluster),
-                domain: some(&t.server.domain),
-                version: some(&t.server.version),
-                tags: &t.server.tags,
-                jetstream: Some(t.server.jetstream),
-                time: t.server.time.as_ref().map(|ts| ts.raw.as_str()),
-            },
-            None => Server {
-                name: node.server_name(),
-                id: None,
-                host: None,
-                cluster: None,
-                domain: None,
-                version: None,
-                tags: &[],
-                jetstream: None,
-                time: None,
-            },
-        };
+        let trace = node.trace.as_deref();
+        let analysis = self.analysis.node(ix);
         let mut out = Node {
-            server,
+            server: server(node),
             hop: &node.hop,
             missing: node.is_missing(),
             detached: node.detached,
             hops: trace.map(|t| t.hops),
+            outcome: analysis.outcome.name(),
+            delivered: u32::try_from(analysis.delivered()).unwrap_or(u32::MAX),
+            boundaries: self
+                .analysis
+                .boundaries_of(ix)
+                .iter()
+                .map(BoundaryJson::new)
+                .collect(),
             request: trace.map(|t| Request {
                 headers: t.request.headers(),
                 msgsize: t.request.msg_size,
@@ -370,7 +501,17 @@ impl<'a> NodeBuilder<'a> {
             unknown_events: Vec::new(),
             egresses: Vec::new(),
         };
-        for event in node.events() {
+        if let Some(trace) = trace {
+            self.events(ix, trace, &mut out);
+        }
+        self.egresses(ix, built, &mut out);
+        out
+    }
+
+    /// Sorts the events of `trace` into the node's lists (egresses excepted).
+    fn events(&self, ix: NodeIndex, trace: &'a TraceMessage, out: &mut Node<'a>) {
+        let mut actions = self.analysis.jetstream_of(ix).iter();
+        for event in &trace.events {
             let offset_ns = self.offset(event.timestamp().as_ref());
             match event {
                 Event::Ingress(i) if out.ingress.is_none() => {
@@ -383,7 +524,7 @@ impl<'a> NodeBuilder<'a> {
                         error: some(&i.error),
                         ts: &i.ts.raw,
                         offset_ns,
-                    })
+                    });
                 }
                 Event::SubjectMapping(m) => out.subject_mappings.push(Mapping {
                     to: &m.mapped_to,
@@ -403,10 +544,11 @@ impl<'a> NodeBuilder<'a> {
                     ts: &s.ts.raw,
                     offset_ns,
                 }),
+                // The analysis lists the JetStream events in event order, with their action.
                 Event::JetStream(js) => out.jetstream.push(JetStream {
                     stream: &js.stream,
                     subject: some(&js.subject),
-                    action: jetstream_action(js),
+                    action: actions.next().map_or("", |a| a.action.words()),
                     no_interest: js.no_interest,
                     error: some(&js.error),
                     ts: &js.ts.raw,
@@ -427,9 +569,19 @@ impl<'a> NodeBuilder<'a> {
                 }),
             }
         }
+    }
+
+    /// The egresses of `ix`, each with the server it leads to.
+    fn egresses(
+        &self,
+        ix: NodeIndex,
+        built: &mut HashMap<NodeIndex, Node<'a>>,
+        out: &mut Node<'a>,
+    ) {
+        let graph: &'a TraceGraph = self.graph;
         let children = graph.children_by_egress(ix);
-        for (entry, child) in node.egresses().zip(children) {
-            let egress = &entry.egress;
+        for (entry, child) in graph.node(ix).egresses().zip(children) {
+            let egress = entry.egress;
             let synthetic = entry.synthetic;
             out.egresses.push(EgressJson {
                 kind: egress.kind.into(),
@@ -450,6 +602,33 @@ impl<'a> NodeBuilder<'a> {
                 link: child.and_then(|c| built.remove(&c)).map(Box::new),
             });
         }
-        out
+    }
+}
+
+/// What the node says about its server (only the name for a missing one).
+fn server(node: &ServerNode) -> Server<'_> {
+    match node.trace.as_deref() {
+        Some(t) => Server {
+            name: node.server_name(),
+            id: some(&t.server.id),
+            host: some(&t.server.host),
+            cluster: some(&t.server.cluster),
+            domain: some(&t.server.domain),
+            version: some(&t.server.version),
+            tags: &t.server.tags,
+            jetstream: Some(t.server.jetstream),
+            time: t.server.time.as_ref().map(|ts| ts.raw.as_str()),
+        },
+        None => Server {
+            name: node.server_name(),
+            id: None,
+            host: None,
+            cluster: None,
+            domain: None,
+            version: None,
+            tags: &[],
+            jetstream: None,
+            time: None,
+        },
     }
 }

@@ -1,19 +1,25 @@
 //! Rendering of a stitched trace: one [`Renderer`] trait, one implementation per format
 //! (`tree`, `json`, `dot`, `mermaid`, one file each), each given only the [`TraceReport`]
-//! (the stitched graph and what was traced). `diagram` is the route graph both picture
-//! formats draw.
+//! (the stitched graph, its [`Analysis`] and what was traced). Renderers draw the analysis;
+//! they decide nothing about the route themselves. `diagram` is the route graph both picture
+//! formats draw (one walk of the graph); `style` is the one colour and arrow table per
+//! connection kind every format uses.
 
 use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::trace::event::ConnKind;
+use crate::trace::analysis::Analysis;
 use crate::trace::stitch::TraceGraph;
 
 mod diagram;
 mod dot;
 mod json;
 mod mermaid;
+mod style;
 mod tree;
+
+pub(crate) use style::Palette;
 
 pub use dot::DotRenderer;
 pub use json::{JsonRenderer, SCHEMA_VERSION};
@@ -46,7 +52,7 @@ impl Format {
     }
 }
 
-/// Everything a renderer may show: the stitched graph and what was traced.
+/// Everything a renderer may show: the stitched graph, what it means and what was traced.
 #[derive(Debug, Clone)]
 pub struct TraceReport {
     /// The subject the message was published to.
@@ -58,9 +64,31 @@ pub struct TraceReport {
     pub elapsed: Option<Duration>,
     /// Every expected server trace arrived (the collector's verdict, which decides exit 3).
     pub complete: bool,
+    /// What the route means, computed once from `graph` when first asked for.
+    analysis: OnceLock<Analysis>,
 }
 
 impl TraceReport {
+    /// A report of a live trace. [`TraceReport::analysis`] analyses the graph once, when
+    /// first asked (the tree asks per server as it draws and does not need the whole
+    /// trace's lists).
+    pub fn new(
+        subject: String,
+        deliver: bool,
+        graph: TraceGraph,
+        elapsed: Option<Duration>,
+        complete: bool,
+    ) -> TraceReport {
+        TraceReport {
+            subject,
+            deliver,
+            graph,
+            elapsed,
+            complete,
+            analysis: OnceLock::new(),
+        }
+    }
+
     /// A report for traces rendered offline: the subject is the origin's ingress subject;
     /// `complete` is the graph's own view (no server missing).
     pub fn from_graph(graph: TraceGraph) -> TraceReport {
@@ -69,7 +97,7 @@ impl TraceReport {
             .trace
             .as_ref()
             .and_then(|t| t.ingress())
-            .map(|i| i.subject.clone())
+            .map(|i| i.subject.to_string())
             .unwrap_or_default();
         let deliver = root
             .trace
@@ -80,13 +108,13 @@ impl TraceReport {
             })
             .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
         let complete = graph.is_complete();
-        TraceReport {
-            subject: subject.to_string(),
-            deliver,
-            graph,
-            elapsed: None,
-            complete,
-        }
+        TraceReport::new(subject, deliver, graph, None, complete)
+    }
+
+    /// What the route means: delivered, no interest, account boundaries, JetStream actions,
+    /// missing servers and errors.
+    pub fn analysis(&self) -> &Analysis {
+        self.analysis.get_or_init(|| Analysis::of(&self.graph))
     }
 }
 
@@ -102,42 +130,4 @@ pub struct RenderOptions {
 /// A way to print a trace report.
 pub trait Renderer {
     fn render(&self, report: &TraceReport, out: &mut dyn io::Write) -> io::Result<()>;
-}
-
-/// Terminal colors, applied only when enabled.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Palette {
-    pub enabled: bool,
-}
-
-impl Palette {
-    fn paint(self, text: &str, style: owo_colors::Style) -> String {
-        if self.enabled && !text.is_empty() {
-            use owo_colors::OwoColorize;
-            text.style(style).to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    pub(crate) fn kind(self, kind: ConnKind, text: &str) -> String {
-        let style = owo_colors::Style::new();
-        let style = match kind {
-            ConnKind::Client => style.green(),
-            ConnKind::Router => style.cyan(),
-            ConnKind::Gateway => style.magenta(),
-            ConnKind::Leafnode => style.blue(),
-            ConnKind::JetStream => style.yellow(),
-            _ => style,
-        };
-        self.paint(text, style)
-    }
-
-    pub(crate) fn error(self, text: &str) -> String {
-        self.paint(text, owo_colors::Style::new().red().bold())
-    }
-
-    pub(crate) fn warning(self, text: &str) -> String {
-        self.paint(text, owo_colors::Style::new().yellow().bold())
-    }
 }

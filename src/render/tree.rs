@@ -1,7 +1,9 @@
 //! The route tree in the format of the Go NATS CLI's `nats trace`: one block per server,
 //! indented four spaces per hop, egress arrows by connection kind, the legend, the egress
 //! counts; then what the Go CLI leaves out: missing servers, detached traces, and a summary
-//! of every error when there is more than one.
+//! of every error when there is more than one. What the route means (no interest, account
+//! boundaries, JetStream actions) is decided by `trace::analysis`, asked server by server as
+//! the tree is drawn; this file only words it.
 
 use std::io::{self, Write};
 
@@ -10,8 +12,16 @@ use petgraph::graph::NodeIndex;
 use super::{Palette, RenderOptions, Renderer, TraceReport};
 use crate::duration::{go_string, round_to_micros};
 use crate::text::{go_quote, push_go_quoted, sanitize};
-use crate::trace::event::{ConnKind, Event, Timestamp};
+use crate::trace::analysis::{self, Boundary, Crossing, JetStreamAction};
+use crate::trace::event::{ConnKind, Event, Timestamp, TraceMessage};
 use crate::trace::stitch::{EgressEntry, ServerNode, Step, TraceGraph};
+
+/// Where a server's lines go: its depth, and the time they are measured from (with `-T`).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    depth: usize,
+    reference: Option<&'a Timestamp>,
+}
 
 /// Renders the route tree as text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -132,50 +142,73 @@ impl<'a> TreeWriter<'a> {
         }
     }
 
-    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
+    /// One server's block: its ingress, then its events in the nats CLI's order (mappings,
+    /// service imports, stream exports, JetStream, unknown events), with the analysis's
+    /// boundary and no-interest lines where they belong.
     fn write_server(&mut self, ix: NodeIndex, depth: usize) -> io::Result<()> {
-        let graph = self.graph;
-        let node = graph.node(ix);
+        let node = self.graph.node(ix);
         let reference = self.reference_time(ix);
         let Some(trace) = &node.trace else {
-            let text = missing_line(node);
-            let text = self.palette.warning(&text);
+            let text = self.palette.warning(&missing_line(node));
             return self.line(depth, reference, None, &text);
         };
-        let p = self.palette;
-        match trace.ingress() {
-            Some(ingress) => {
-                let mut text = String::with_capacity(128);
-                push_kind_and_name(&mut text, ingress.kind, &ingress.name, Some(ingress.cid));
-                if !trace.server.cluster.is_empty()
-                    && matches!(ingress.kind, ConnKind::Gateway | ConnKind::Client)
-                {
-                    push_pair(&mut text, "cluster", &trace.server.cluster);
-                }
-                push_pair(&mut text, "server", &trace.server.name);
-                push_pair(&mut text, "version", &trace.server.version);
-                self.line(depth, reference, Some(&ingress.ts), &text)?;
-                if !ingress.error.is_empty() {
-                    let text = p.error(&format!("--X Error: {}", sanitize(&ingress.error)));
-                    self.line(depth, reference, Some(&ingress.ts), &text)?;
-                }
-            }
-            None => {
-                let text = format!(
-                    "!!! No ingress event server:{} version:{}",
-                    go_quote(&trace.server.name),
-                    go_quote(&trace.server.version)
-                );
-                self.line(depth, reference, None, &p.warning(&text))?;
-            }
+        let at = At { depth, reference };
+        self.write_ingress(trace, at)?;
+        self.write_mappings(trace, at)?;
+        self.write_service_imports(ix, trace, at)?;
+        self.write_stream_exports(ix, trace, at)?;
+        self.write_jetstream(trace, at)?;
+        self.write_unknown_events(trace, at)?;
+        if analysis::has_no_interest(node) {
+            let text = self.palette.error("--X No active interest");
+            self.line(depth, reference, None, &text)?;
         }
+        Ok(())
+    }
+
+    fn write_ingress(&mut self, trace: &TraceMessage, at: At<'a>) -> io::Result<()> {
+        let p = self.palette;
+        let Some(ingress) = trace.ingress() else {
+            let text = format!(
+                "!!! No ingress event server:{} version:{}",
+                go_quote(&trace.server.name),
+                go_quote(&trace.server.version)
+            );
+            return self.line(at.depth, at.reference, None, &p.warning(&text));
+        };
+        let mut text = String::with_capacity(128);
+        push_kind_and_name(&mut text, ingress.kind, &ingress.name, Some(ingress.cid));
+        if !trace.server.cluster.is_empty()
+            && matches!(ingress.kind, ConnKind::Gateway | ConnKind::Client)
+        {
+            push_pair(&mut text, "cluster", &trace.server.cluster);
+        }
+        push_pair(&mut text, "server", &trace.server.name);
+        push_pair(&mut text, "version", &trace.server.version);
+        self.line(at.depth, at.reference, Some(&ingress.ts), &text)?;
+        if !ingress.error.is_empty() {
+            let text = p.error(&format!("--X Error: {}", sanitize(&ingress.error)));
+            self.line(at.depth, at.reference, Some(&ingress.ts), &text)?;
+        }
+        Ok(())
+    }
+
+    fn write_mappings(&mut self, trace: &TraceMessage, at: At<'a>) -> io::Result<()> {
         for event in &trace.events {
             if let Event::SubjectMapping(m) = event {
                 let text = format!("    Mapping subject:{}", go_quote(&m.mapped_to));
-                self.line(depth, reference, Some(&m.ts), &text)?;
+                self.line(at.depth, at.reference, Some(&m.ts), &text)?;
             }
         }
-        let mut stopped_at_boundary = false;
+        Ok(())
+    }
+
+    fn write_service_imports(
+        &mut self,
+        ix: NodeIndex,
+        trace: &TraceMessage,
+        at: At<'a>,
+    ) -> io::Result<()> {
         for (position, event) in trace.events.iter().enumerate() {
             if let Event::ServiceImport(s) = event {
                 let text = format!(
@@ -184,20 +217,19 @@ impl<'a> TreeWriter<'a> {
                     go_quote(&s.to),
                     go_quote(&s.account)
                 );
-                self.line(depth, reference, Some(&s.ts), &text)?;
-                // Nothing after the import: the exporting account either does not allow
-                // tracing (`allow_trace` on the service export) or had no interest; the
-                // trace cannot tell which, so it says both rather than "No active interest".
-                if trace.events[position + 1..].is_empty() {
-                    stopped_at_boundary = true;
-                    let text = format!(
-                        "    !!! Trace stops at the account boundary: nothing reported in account {} (its service export does not allow_trace, or nothing there has interest)",
-                        go_quote(&s.account)
-                    );
-                    self.line(depth, reference, None, &p.warning(&text))?;
-                }
+                self.line(at.depth, at.reference, Some(&s.ts), &text)?;
+                self.write_boundary(ix, trace, position, at)?;
             }
         }
+        Ok(())
+    }
+
+    fn write_stream_exports(
+        &mut self,
+        ix: NodeIndex,
+        trace: &TraceMessage,
+        at: At<'a>,
+    ) -> io::Result<()> {
         for (position, event) in trace.events.iter().enumerate() {
             if let Event::StreamExport(s) = event {
                 let text = format!(
@@ -205,44 +237,61 @@ impl<'a> TreeWriter<'a> {
                     go_quote(&s.to),
                     go_quote(&s.account)
                 );
-                self.line(depth, reference, Some(&s.ts), &text)?;
-                // The server reports a stream export per importing subscription; when the
-                // import allows tracing the egress to that subscription follows at once.
-                let traced = matches!(
-                    trace.events.get(position + 1),
-                    Some(Event::Egress(e)) if e.account == s.account
-                );
-                if !traced {
-                    stopped_at_boundary = true;
-                    let text = format!(
-                        "    !!! Trace stops at the account boundary: the stream import of account {} does not allow_trace",
-                        go_quote(&s.account)
-                    );
-                    self.line(depth, reference, None, &p.warning(&text))?;
-                }
+                self.line(at.depth, at.reference, Some(&s.ts), &text)?;
+                self.write_boundary(ix, trace, position, at)?;
             }
         }
+        Ok(())
+    }
+
+    /// The warning under the import or export at `position` when the analysis finds the
+    /// trace stops there.
+    fn write_boundary(
+        &mut self,
+        ix: NodeIndex,
+        trace: &TraceMessage,
+        position: usize,
+        at: At<'a>,
+    ) -> io::Result<()> {
+        let Some(boundary) = Boundary::at(ix, &trace.events, position) else {
+            return Ok(());
+        };
+        // A service import with nothing after it cannot tell a missing allow_trace from no
+        // interest, so it says both rather than "No active interest".
+        let text = match boundary.crossing {
+            Crossing::ServiceImport => format!(
+                "    !!! Trace stops at the account boundary: nothing reported in account {} (its service export does not allow_trace, or nothing there has interest)",
+                go_quote(&boundary.account)
+            ),
+            Crossing::StreamExport => format!(
+                "    !!! Trace stops at the account boundary: the stream import of account {} does not allow_trace",
+                go_quote(&boundary.account)
+            ),
+        };
+        let text = self.palette.warning(&text);
+        self.line(at.depth, at.reference, None, &text)
+    }
+
+    fn write_jetstream(&mut self, trace: &TraceMessage, at: At<'a>) -> io::Result<()> {
+        let p = self.palette;
         for js in trace.jetstream() {
-            let action = if !js.error.is_empty() {
-                "rejected"
-            } else if js.no_interest {
-                "no interest"
-            } else {
-                "stored"
-            };
             let text = format!(
                 "{} JetStream action:{} stream:{} subject:{}",
-                p.kind(ConnKind::JetStream, ConnKind::JetStream.arrow()),
-                go_quote(action),
+                p.arrow(ConnKind::JetStream),
+                go_quote(JetStreamAction::of(js).words()),
                 go_quote(&js.stream),
                 go_quote(&js.subject)
             );
-            self.line(depth, reference, Some(&js.ts), &text)?;
+            self.line(at.depth, at.reference, Some(&js.ts), &text)?;
             if !js.error.is_empty() {
                 let text = p.error(&format!("--X Error: {}", sanitize(&js.error)));
-                self.line(depth, reference, Some(&js.ts), &text)?;
+                self.line(at.depth, at.reference, Some(&js.ts), &text)?;
             }
         }
+        Ok(())
+    }
+
+    fn write_unknown_events(&mut self, trace: &TraceMessage, at: At<'a>) -> io::Result<()> {
         for event in &trace.events {
             if let Event::Unknown { kind, raw } = event {
                 let text = format!(
@@ -250,17 +299,8 @@ impl<'a> TreeWriter<'a> {
                     go_quote(kind),
                     sanitize(&raw.to_string())
                 );
-                self.line(depth, reference, event.timestamp().as_ref(), &text)?;
+                self.line(at.depth, at.reference, event.timestamp().as_ref(), &text)?;
             }
-        }
-        let no_interest = node.egress_count() == 0
-            && !stopped_at_boundary
-            && trace.jetstream().next().is_none()
-            && trace
-                .ingress()
-                .is_some_and(|i| i.kind == ConnKind::Client && i.error.is_empty());
-        if no_interest {
-            self.line(depth, reference, None, &p.error("--X No active interest"))?;
         }
         Ok(())
     }
@@ -274,7 +314,7 @@ impl<'a> TreeWriter<'a> {
         let p = self.palette;
         let id = if synthetic { None } else { Some(egress.cid) };
         let mut text = String::with_capacity(128);
-        text.push_str(&p.kind(egress.kind, egress.kind.arrow()));
+        text.push_str(&p.arrow(egress.kind));
         text.push(' ');
         push_kind_and_name(&mut text, egress.kind, &egress.name, id);
         for (label, value) in [
@@ -297,7 +337,7 @@ impl<'a> TreeWriter<'a> {
 
     fn write_footer(&mut self) -> io::Result<()> {
         let p = self.palette;
-        let arrow = |k: ConnKind| p.kind(k, k.arrow());
+        let arrow = |k: ConnKind| p.arrow(k);
         writeln!(
             self.out,
             "\nLegend: Client: {} Router: {} Gateway: {} Leafnode: {} JetStream: {} Error: {}\n",

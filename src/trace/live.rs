@@ -39,13 +39,13 @@ pub async fn trace_live(
     let collected = collect::collect(&mut conn, probe, log).await?;
     let complete = collected.is_complete();
     Ok(LiveTrace {
-        report: TraceReport {
-            subject: probe.subject.clone(),
-            deliver: probe.deliver,
+        report: TraceReport::new(
+            probe.subject.clone(),
+            probe.deliver,
+            collected.stitcher.finish(),
+            Some(collected.elapsed),
             complete,
-            graph: collected.stitcher.finish(),
-            elapsed: Some(collected.elapsed),
-        },
+        ),
         traces: collected.traces,
         warnings: collected.warnings,
         publish_denied: collected.publish_denied,

@@ -2,6 +2,7 @@
 //! model the servers' trace messages ([`event`]), stitch them into a route tree by their
 //! hops ([`hop`], [`stitch`]), and save or read them back ([`capture`]).
 
+pub mod analysis;
 pub mod capture;
 pub mod collect;
 pub mod decode;

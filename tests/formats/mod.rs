@@ -99,7 +99,7 @@ pub(crate) fn assert_mermaid_flowchart(text: &str, what: &str) {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect();
-        if !id.is_empty() && line[id.len()..].starts_with(['[', '(']) {
+        if !id.is_empty() && line[id.len()..].starts_with(['[', '(', '>']) {
             declared.insert(id);
         }
     }
