@@ -8,10 +8,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::duration;
-use crate::render::TraceReport;
 use crate::text::go_quote;
 use crate::trace::analysis::{Analysis, Crossing, JetStreamAction};
 use crate::trace::event::{ConnKind, Event};
+use crate::trace::report::TraceReport;
 use crate::trace::stitch::TraceGraph;
 
 /// A comparison operator.

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use crate::commands::{render_report, report_expectations};
 use crate::error::{Error, Outcome};
-use crate::render::TraceReport;
 use crate::settings::{OutputOptions, RenderSettings};
 use crate::trace::capture;
+use crate::trace::report::TraceReport;
 use crate::trace::stitch::Stitcher;
 
 /// Renders trace messages saved earlier and checks the expectations.

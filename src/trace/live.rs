@@ -5,9 +5,9 @@
 use crate::connect;
 use crate::connect::options::ConnectionOptions;
 use crate::error::Error;
-use crate::render::TraceReport;
 use crate::subject::validate_publish_subject;
 use crate::trace::collect::{self, Probe};
+use crate::trace::report::TraceReport;
 use crate::verbose::Verbose;
 
 /// A live trace, collected and stitched: what `trace` prints and `check` judges.

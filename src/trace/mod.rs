@@ -1,6 +1,9 @@
-//! The trace pipeline: publish and collect ([`collect`]), undo compression ([`decode`]),
-//! model the servers' trace messages ([`event`]), stitch them into a route tree by their
-//! hops ([`hop`], [`stitch`]), and save or read them back ([`capture`]).
+//! The trace pipeline, in the order data flows: [`live`] is the one entry point for a live
+//! trace (connect, then [`collect`]: publish and gather the servers' trace messages);
+//! [`decode`] undoes their compression; [`event`] models them; [`stitch`] places them in a
+//! route tree by their hops ([`hop`]); [`analysis`] decides what the route means; [`report`]
+//! hands all of it to the renderers and the checks. [`capture`] saves trace messages
+//! (`--save`) and reads them back (`render`).
 
 pub mod analysis;
 pub mod capture;
@@ -9,4 +12,5 @@ pub mod decode;
 pub mod event;
 pub mod hop;
 pub mod live;
+pub mod report;
 pub mod stitch;
