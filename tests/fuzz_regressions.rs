@@ -103,9 +103,15 @@ fn parse_reaches(name: &str, data: &[u8]) {
     match name {
         "hostile-names.json" => {
             let server = &message.server.name;
-            assert!(server.contains('\u{1b}') && server.contains('\u{202e}'), "{server:?}");
             assert!(
-                message.events.iter().any(|e| matches!(e, Event::Egress(eg) if eg.name.contains('\u{9b}'))),
+                server.contains('\u{1b}') && server.contains('\u{202e}'),
+                "{server:?}"
+            );
+            assert!(
+                message
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Egress(eg) if eg.name.contains('\u{9b}'))),
                 "{message:?}"
             );
         }
@@ -201,7 +207,10 @@ fn errored_egress_before_forwarded(traces: &[TraceMessage]) {
     let (parent, index) = graph.parent(missing).expect("under its announcement");
     let announced = graph.node(parent).egress(index).expect("the egress");
     assert!(announced.egress.error.is_empty(), "{:?}", announced.egress);
-    assert_eq!(index, forwarded, "the egress that forwarded announces the hop");
+    assert_eq!(
+        index, forwarded,
+        "the egress that forwarded announces the hop"
+    );
 }
 
 /// xorshift64*: deterministic bytes for the smoke.
