@@ -87,7 +87,7 @@ fn bench_errors(subject: &str) {
         silent.local_addr().expect("addr").port()
     );
     bench_runs(
-        "error: silent, --timeout 300ms",
+        "error: silent, timeout 300ms",
         &["-s", &silent_url, "--timeout", "300ms", subject],
         2,
     );
