@@ -1,9 +1,9 @@
 //! The fuzz smoke that runs everywhere (stable toolchain, no libFuzzer): every input the
-//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`, plus
-//! inline tests for findings too big to keep as files), every
-//! captured trace (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random
-//! inputs, each replayed through the same entry points as the cargo-fuzz targets
-//! (`nats_trace_testkit::fuzzing`).
+//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`, each
+//! first checked to still reach the case it was kept for; a folder without inputs fails;
+//! plus inline tests for findings too big to keep as files), every captured trace
+//! (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random inputs, each replayed
+//! through the same entry points as the cargo-fuzz targets (`nats_trace_testkit::fuzzing`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
