@@ -1,7 +1,8 @@
 //! Wall time of complete traces, process start to exit, against real local topologies: a
 //! single server, a 3-node cluster and the supercluster with a leafnode chain. Each run
-//! spawns the release `nats-trace` binary; every run must exit 0 (complete). Prints the
-//! median, p90, min and max over `BENCH_RUNS` runs (default 50) per topology.
+//! spawns the release `nats-trace` binary; every run must exit 0 (complete). Then the error
+//! paths: a refused connection, and a server that never greets with `--timeout 300ms` (exit
+//! 2). Prints the median, p90, min and max over `BENCH_RUNS` runs (default 50) per case.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,33 +34,62 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn bench(label: &str, url: &str, subject: &str) {
+    bench_runs(label, &["-s", url, subject, "--color", "never"], 0);
+}
+
+/// Runs nats-trace with `args` [`runs`] times; every run must exit with `expected`. Prints
+/// the median, p90, min and max wall time.
+fn bench_runs(label: &str, args: &[&str], expected: i32) {
     let mut times = Vec::new();
-    let mut incomplete = 0;
+    let mut unexpected = 0;
     for _ in 0..runs() {
         let started = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
-            .args(["-s", url, subject, "--color", "never"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("nats-trace runs");
         times.push(started.elapsed());
-        if status.code() != Some(0) {
-            incomplete += 1;
+        if status.code() != Some(expected) {
+            unexpected += 1;
         }
     }
     times.sort();
     assert_eq!(
-        incomplete, 0,
-        "{label}: {incomplete} run(s) did not exit 0 (complete)"
+        unexpected, 0,
+        "{label}: {unexpected} run(s) did not exit {expected}"
     );
     println!(
-        "live {label:<28} runs {:>3}  median {:>6.2} ms  p90 {:>6.2} ms  min {:>6.2} ms  max {:>6.2} ms  not complete {incomplete}",
+        "live {label:<28} runs {:>3}  median {:>6.2} ms  p90 {:>6.2} ms  min {:>6.2} ms  max {:>6.2} ms  exit {expected}",
         times.len(),
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 0.9)),
         ms(times[0]),
         ms(times[times.len() - 1]),
+    );
+}
+
+/// The error paths whose speed the end-to-end tests used to assert: a server that refuses
+/// the connection fails at once, one that accepts but never greets fails at `--timeout`.
+fn bench_errors(subject: &str) {
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!(
+            "nats://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        )
+    };
+    bench_runs("error: connection refused", &["-s", &refused, subject], 2);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_url = format!(
+        "nats://127.0.0.1:{}",
+        silent.local_addr().expect("addr").port()
+    );
+    bench_runs(
+        "error: silent, timeout 300ms",
+        &["-s", &silent_url, "--timeout", "300ms", subject],
+        2,
     );
 }
 
@@ -131,4 +161,7 @@ fn main() {
         subject,
     );
     drop(subs.runtime);
+    drop(supercluster);
+
+    bench_errors(subject);
 }

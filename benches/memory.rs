@@ -14,6 +14,8 @@ use nats_trace_testkit::synthetic;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A `kB` figure of `/proc/self/status` (`VmRSS:`, `VmHWM:`); `None` when the file or the
+/// field cannot be read.
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
@@ -23,6 +25,27 @@ fn status_kib(field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// Ends the benchmark with a message and exit status 1: a figure that cannot be measured is
+/// a failure, never a 0 MB result.
+fn fail(message: &str) -> ! {
+    eprintln!("memory benchmark: {message}");
+    std::process::exit(1);
+}
+
+fn required_kib(field: &str) -> u64 {
+    status_kib(field)
+        .unwrap_or_else(|| fail(&format!("cannot read {field} from /proc/self/status")))
+}
+
+/// Resets the peak resident set (VmHWM) to the current one.
+fn reset_peak() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        fail(&format!(
+            "cannot reset the peak resident set through /proc/self/clear_refs: {e}"
+        ));
+    }
 }
 
 /// Each case runs in a fresh process (this binary re-run with the case as arguments), so
@@ -47,7 +70,9 @@ fn main() {
             .args([shape, &n.to_string()])
             .status()
             .expect("runs a case");
-        assert!(status.success(), "{shape} {n}: {status}");
+        if !status.success() {
+            fail(&format!("the case {shape} {n} failed: {status}"));
+        }
     }
 }
 
@@ -61,8 +86,8 @@ fn measure(shape: &str, n: usize) {
         let input_bytes: usize = lines.iter().map(String::len).sum();
         // Reset the peak to the current resident set, so the peak below is what the
         // pipeline adds on top of the input.
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let before = status_kib("VmRSS:").unwrap_or(0);
+        reset_peak();
+        let before = required_kib("VmRSS:");
         let mut stitcher = Stitcher::new();
         for line in &lines {
             match TraceMessage::from_json(line.as_bytes()) {
@@ -74,12 +99,17 @@ fn measure(shape: &str, n: usize) {
         TreeRenderer::new(RenderOptions::default())
             .render(&report, &mut io::sink())
             .expect("render to a sink");
-        let peak = status_kib("VmHWM:").unwrap_or(0);
+        let peak = required_kib("VmHWM:");
+        if peak < before {
+            fail(&format!(
+                "peak resident set {peak} kB below the resident set before ({before} kB): the reset did not work"
+            ));
+        }
         drop(report);
         println!(
             "memory {shape} {n:>7} servers: input {:.1} MB, peak growth {:.1} MB",
             input_bytes as f64 / 1e6,
-            peak.saturating_sub(before) as f64 / 1024.0
+            (peak - before) as f64 / 1024.0
         );
     }
 }

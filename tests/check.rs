@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Subscribers, nats_trace, nats_trace_with_env};
-use nats_trace::topology::{ServerSpec, TopologyBuilder};
+use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
 
 fn expect_args<'a>(url: &'a str, expectations: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-s", url, "orders.new"];
@@ -21,66 +21,73 @@ fn expect_args<'a>(url: &'a str, expectations: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// Expectations that hold for a trace from `e1` of the demo supercluster.
+const PASSING: [&str; 15] = [
+    "egress.client=4",
+    "egress.Router=2",
+    "egress.gateway>=1",
+    "egress.leafnode>1",
+    "egress.jetstream=0",
+    "servers=6",
+    "server=leaf2",
+    "server!=nowhere",
+    "cluster=WEST",
+    "account=$G",
+    "stream!=ORDERS",
+    "subscription=orders.new",
+    "latency<2s",
+    "complete",
+    "no-errors",
+];
+
+/// Expectations that fail for that trace, with the line each failure prints.
+const FAILING: [(&str, &str); 9] = [
+    (
+        "egress.client<4",
+        "expected egress.client<4, saw 4 Client egress(es)",
+    ),
+    (
+        "egress.gateway=2",
+        "expected egress.gateway=2, saw 1 Gateway egress(es)",
+    ),
+    (
+        "egress.jetstream>=1",
+        "expected egress.jetstream>=1, saw 0 JetStream egress(es)",
+    ),
+    (
+        "servers<6",
+        "expected servers<6, saw 6 server(s): \"e1\", \"e2\", \"leaf1\", \"leaf2\", \"w1\", \"w2\"",
+    ),
+    (
+        "server=nowhere",
+        "expected server=nowhere, saw servers \"e1\", \"e2\", \"leaf1\", \"leaf2\", \"w1\", \"w2\"",
+    ),
+    (
+        "cluster!=WEST",
+        "expected cluster!=WEST, saw clusters \"EAST\", \"WEST\", \"leaf1\", \"leaf2\"",
+    ),
+    ("account=B", "expected account=B, saw accounts \"$G\""),
+    ("stream=ORDERS", "expected stream=ORDERS, saw streams none"),
+    (
+        "subscription=orders.old",
+        "expected subscription=orders.old, saw subscriptions \"orders.new\"",
+    ),
+];
+
 #[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn every_expectation_key_passes_and_fails_on_a_real_supercluster() {
     let (topology, _subs) = common::demo_supercluster();
     let e1 = topology.url("e1");
-    let passing = [
-        "egress.client=4",
-        "egress.Router=2",
-        "egress.gateway>=1",
-        "egress.leafnode>1",
-        "egress.jetstream=0",
-        "servers=6",
-        "server=leaf2",
-        "server!=nowhere",
-        "cluster=WEST",
-        "account=$G",
-        "stream!=ORDERS",
-        "subscription=orders.new",
-        "latency<2s",
-        "complete",
-        "no-errors",
-    ];
-    let run = nats_trace(&expect_args(&e1, &passing));
+    let run = nats_trace(&expect_args(&e1, &PASSING));
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stderr, "");
+    each_failing_expectation_says_what_it_saw(&e1);
+    latency_and_several_failures(&e1);
+}
 
-    let failing = [
-        (
-            "egress.client<4",
-            "expected egress.client<4, saw 4 Client egress(es)",
-        ),
-        (
-            "egress.gateway=2",
-            "expected egress.gateway=2, saw 1 Gateway egress(es)",
-        ),
-        (
-            "egress.jetstream>=1",
-            "expected egress.jetstream>=1, saw 0 JetStream egress(es)",
-        ),
-        (
-            "servers<6",
-            "expected servers<6, saw 6 server(s): \"e1\", \"e2\", \"leaf1\", \"leaf2\", \"w1\", \"w2\"",
-        ),
-        (
-            "server=nowhere",
-            "expected server=nowhere, saw servers \"e1\", \"e2\", \"leaf1\", \"leaf2\", \"w1\", \"w2\"",
-        ),
-        (
-            "cluster!=WEST",
-            "expected cluster!=WEST, saw clusters \"EAST\", \"WEST\", \"leaf1\", \"leaf2\"",
-        ),
-        ("account=B", "expected account=B, saw accounts \"$G\""),
-        ("stream=ORDERS", "expected stream=ORDERS, saw streams none"),
-        (
-            "subscription=orders.old",
-            "expected subscription=orders.old, saw subscriptions \"orders.new\"",
-        ),
-    ];
-    for (expectation, line) in failing {
-        let run = nats_trace(&expect_args(&e1, &[expectation]));
+fn each_failing_expectation_says_what_it_saw(e1: &str) {
+    for (expectation, line) in FAILING {
+        let run = nats_trace(&expect_args(e1, &[expectation]));
         assert_eq!(run.code, 1, "{expectation}: {run:?}");
         assert_eq!(
             run.stderr,
@@ -92,8 +99,11 @@ fn every_expectation_key_passes_and_fails_on_a_real_supercluster() {
             "the tree is printed first"
         );
     }
+}
+
+fn latency_and_several_failures(e1: &str) {
     // Latency: the origin's egresses take some microseconds at least.
-    let run = nats_trace(&expect_args(&e1, &["latency<1ns"]));
+    let run = nats_trace(&expect_args(e1, &["latency<1ns"]));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr
@@ -103,7 +113,7 @@ fn every_expectation_key_passes_and_fails_on_a_real_supercluster() {
     );
     // Several failures: one line each.
     let run = nats_trace(&expect_args(
-        &e1,
+        e1,
         &["servers=1", "egress.gateway=0", "complete"],
     ));
     assert_eq!(run.code, 1);
@@ -183,11 +193,17 @@ fn suite_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-#[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
-fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
-    let (supercluster, _subs) = common::demo_supercluster();
-    let (silent, _silent_subs) = common::hub_with_silent_leaf();
+/// The four kinds of case of a suite, as TOML: one passing, one failing, one incomplete
+/// (a silent leaf) and one that cannot run (nothing listens at `unreachable`).
+struct Cases {
+    pass: String,
+    fail: String,
+    incomplete: String,
+    error: String,
+    unreachable: String,
+}
+
+fn four_cases(supercluster: &Topology, silent: &Topology) -> Cases {
     let unreachable = {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -195,31 +211,52 @@ fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
             .expect("free port");
         format!("nats://127.0.0.1:{port}")
     };
-    let pass = format!(
-        "[[case]]\nname = \"orders reach WEST\"\nserver = \"{}\"\nsubject = \"orders.new\"\nexpect = [\"egress.gateway=1\", \"cluster=WEST\", \"no-errors\"]\n",
-        supercluster.url("e1")
-    );
-    let fail = format!(
-        "[[case]]\nname = \"orders reach a third cluster\"\nserver = \"{}\"\nsubject = \"orders.new\"\nexpect = [\"cluster=SOUTH\", \"servers=6\"]\n",
-        supercluster.url("e1")
-    );
-    let incomplete = format!(
-        "[[case]]\nname = \"the silent leaf\"\nserver = \"{}\"\nsubject = \"orders.new\"\ntimeout = \"500ms\"\n",
-        silent.url("hub")
-    );
-    let error = format!(
-        "[[case]]\nname = \"a server that is down\"\nserver = \"{unreachable}\"\nsubject = \"orders.new\"\ntimeout = \"1s\"\n"
-    );
+    Cases {
+        pass: format!(
+            "[[case]]\nname = \"orders reach WEST\"\nserver = \"{}\"\nsubject = \"orders.new\"\nexpect = [\"egress.gateway=1\", \"cluster=WEST\", \"no-errors\"]\n",
+            supercluster.url("e1")
+        ),
+        fail: format!(
+            "[[case]]\nname = \"orders reach a third cluster\"\nserver = \"{}\"\nsubject = \"orders.new\"\nexpect = [\"cluster=SOUTH\", \"servers=6\"]\n",
+            supercluster.url("e1")
+        ),
+        incomplete: format!(
+            "[[case]]\nname = \"the silent leaf\"\nserver = \"{}\"\nsubject = \"orders.new\"\ntimeout = \"500ms\"\n",
+            silent.url("hub")
+        ),
+        error: format!(
+            "[[case]]\nname = \"a server that is down\"\nserver = \"{unreachable}\"\nsubject = \"orders.new\"\ntimeout = \"1s\"\n"
+        ),
+        unreachable,
+    }
+}
+
+#[test]
+fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
+    let (supercluster, _subs) = common::demo_supercluster();
+    let (silent, _silent_subs) = common::hub_with_silent_leaf();
+    let cases = four_cases(&supercluster, &silent);
     let dir = tempfile::tempdir().expect("temp dir");
     let all = suite_file(
         &dir,
         "all.toml",
-        &format!("{pass}\n{fail}\n{incomplete}\n{error}"),
+        &format!(
+            "{}\n{}\n{}\n{}",
+            cases.pass, cases.fail, cases.incomplete, cases.error
+        ),
     );
     let junit = dir.path().join("report.xml").display().to_string();
 
     let run = nats_trace(&["check", &all, "--junit", &junit, "--parallel", "2"]);
     assert_eq!(run.code, 2, "errors beat everything: {run:?}");
+    assert_one_line_per_case(&run, &cases.unreachable);
+    assert_junit_has_each_case(&junit);
+    exit_code_follows_the_worst_case(&dir, &cases);
+    json_results_per_case(&dir, &cases);
+}
+
+/// One line per case with its status, then the summary; the error also on stderr.
+fn assert_one_line_per_case(run: &common::Run, unreachable: &str) {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
         lines[0].starts_with("PASS        orders reach WEST ("),
@@ -268,9 +305,11 @@ fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
         run.stderr,
         "nats-trace: error: 1 of 4 case(s) could not run\n"
     );
+}
 
-    // The JUnit file, parsed back.
-    let xml = std::fs::read_to_string(&junit).expect("junit written");
+/// The JUnit file, parsed back: a testsuite with the four cases, each marked as it ended.
+fn assert_junit_has_each_case(junit: &str) {
+    let xml = std::fs::read_to_string(junit).expect("junit written");
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let suite = doc
         .descendants()
@@ -301,20 +340,31 @@ fn a_suite_reports_each_case_writes_junit_and_picks_the_exit_code() {
         Some("incomplete")
     );
     assert!(child(&cases[3], "error").is_some());
+}
 
-    // Without the error case: incomplete wins (3); without that: failed (1); then 0.
+/// Without the error case: incomplete wins (3); without that: failed (1); then 0.
+fn exit_code_follows_the_worst_case(dir: &tempfile::TempDir, cases: &Cases) {
+    let Cases {
+        pass,
+        fail,
+        incomplete,
+        ..
+    } = cases;
     for (text, code) in [
         (format!("{pass}\n{fail}\n{incomplete}"), 3),
         (format!("{pass}\n{fail}"), 1),
         (pass.clone(), 0),
     ] {
-        let path = suite_file(&dir, "part.toml", &text);
+        let path = suite_file(dir, "part.toml", &text);
         let run = nats_trace(&["check", &path]);
         assert_eq!(run.code, code, "{run:?}");
     }
+}
 
-    // Machine-readable results.
-    let path = suite_file(&dir, "two.toml", &format!("{pass}\n{fail}"));
+/// Machine-readable results.
+fn json_results_per_case(dir: &tempfile::TempDir, cases: &Cases) {
+    let Cases { pass, fail, .. } = cases;
+    let path = suite_file(dir, "two.toml", &format!("{pass}\n{fail}"));
     let run = nats_trace(&["check", &path, "--format", "json"]);
     assert_eq!(run.code, 1, "{run:?}");
     let results: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON results");

@@ -305,11 +305,24 @@ fn user_claims() -> serde_json::Value {
 }
 
 #[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
+    let (topology, account) = operator_mode_server();
+    let url = topology.url("n1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let user = nkeys::KeyPair::new_user();
+    let user_jwt = jwt(&account, &user.public_key(), "tracer", user_claims());
+    let user_seed = user.seed().expect("seed");
+    creds_file_traces(&url, dir.path(), &user_jwt, &user_seed);
+    inline_jwt_and_seed_from_a_context_trace(&url, &user_jwt, &user_seed);
+    a_user_of_an_unknown_account_is_refused(&url, dir.path());
+    missing_and_malformed_creds_files_are_named(&url, dir.path(), &user_jwt);
+}
+
+/// A server in operator mode (operator, account `APP` and system account JWTs preloaded);
+/// returns it and the key of `APP`, which signs users.
+fn operator_mode_server() -> (Topology, nkeys::KeyPair) {
     let operator = nkeys::KeyPair::new_operator();
     let account = nkeys::KeyPair::new_account();
-    let user = nkeys::KeyPair::new_user();
     let operator_jwt = jwt(
         &operator,
         &operator.public_key(),
@@ -337,26 +350,21 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
         "SYS",
         serde_json::json!({"type": "account", "version": 2}),
     );
-    let user_jwt = jwt(&account, &user.public_key(), "tracer", user_claims());
     let topology = server(&format!(
         "operator: \"{operator_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\n\
          resolver_preload: {{ {acc}: \"{account_jwt}\", {sys}: \"{system_jwt}\" }}",
         acc = account.public_key(),
         sys = system.public_key(),
     ));
-    let url = topology.url("n1");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let user_seed = user.seed().expect("seed");
-    let creds = write(
-        dir.path(),
-        "tracer.creds",
-        &creds_file(&user_jwt, &user_seed),
-    );
+    (topology, account)
+}
 
+fn creds_file_traces(url: &str, dir: &Path, user_jwt: &str, user_seed: &str) {
+    let creds = write(dir, "tracer.creds", &creds_file(user_jwt, user_seed));
     let ok = run(
         &[
             "-s",
-            &url,
+            url,
             "--creds",
             &s(&creds),
             "-v",
@@ -370,9 +378,11 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
         ok.stderr.contains("the credentials in") && ok.stderr.contains("tracer.creds"),
         "{ok:?}"
     );
-    assert_no_secret(&ok, &[&user_seed, &user_jwt]);
+    assert_no_secret(&ok, &[user_seed, user_jwt]);
+}
 
-    // The same user from a context holding the JWT and seed inline, as `nats context` can.
+/// The same user from a context holding the JWT and seed inline, as `nats context` can.
+fn inline_jwt_and_seed_from_a_context_trace(url: &str, user_jwt: &str, user_seed: &str) {
     let xdg = tempfile::tempdir().expect("tempdir");
     write(
         xdg.path(),
@@ -390,9 +400,10 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
             .contains("the user JWT and seed (from the context)"),
         "{inline:?}"
     );
-    assert_no_secret(&inline, &[&user_seed, &user_jwt]);
+    assert_no_secret(&inline, &[user_seed, user_jwt]);
+}
 
-    // A user of an account the server does not know.
+fn a_user_of_an_unknown_account_is_refused(url: &str, dir: &Path) {
     let stranger_account = nkeys::KeyPair::new_account();
     let stranger = nkeys::KeyPair::new_user();
     let stranger_seed = stranger.seed().expect("seed");
@@ -403,21 +414,23 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
         user_claims(),
     );
     let foreign = write(
-        dir.path(),
+        dir,
         "stranger.creds",
         &creds_file(&stranger_jwt, &stranger_seed),
     );
-    let refused = run(&["-s", &url, "--creds", &s(&foreign), "orders.new"], &[]);
+    let refused = run(&["-s", url, "--creds", &s(&foreign), "orders.new"], &[]);
     assert_error(&refused, "authorization violation");
     assert!(refused.stderr.contains("stranger.creds"), "{refused:?}");
     assert_no_secret(&refused, &[&stranger_seed, &stranger_jwt]);
+}
 
+fn missing_and_malformed_creds_files_are_named(url: &str, dir: &Path, user_jwt: &str) {
     let missing = run(
         &[
             "-s",
-            &url,
+            url,
             "--creds",
-            &s(&dir.path().join("gone.creds")),
+            &s(&dir.join("gone.creds")),
             "orders.new",
         ],
         &[],
@@ -426,14 +439,14 @@ fn creds_in_operator_mode_trace_and_foreign_creds_are_refused() {
     assert!(missing.stderr.contains("gone.creds"), "{missing:?}");
 
     let broken = write(
-        dir.path(),
+        dir,
         "broken.creds",
         &format!("-----BEGIN NATS USER JWT-----\n{user_jwt}\n"),
     );
-    let malformed = run(&["-s", &url, "--creds", &s(&broken), "orders.new"], &[]);
+    let malformed = run(&["-s", url, "--creds", &s(&broken), "orders.new"], &[]);
     assert_error(&malformed, "is malformed");
     assert!(malformed.stderr.contains("broken.creds"), "{malformed:?}");
-    assert_no_secret(&malformed, &[&user_jwt]);
+    assert_no_secret(&malformed, &[user_jwt]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -629,18 +642,26 @@ fn context_json(url: &str, user: &str, password: &str) -> String {
 }
 
 #[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
     let topology = user_server();
     let url = topology.url("n1");
-    let xdg = tempfile::tempdir().expect("tempdir");
+    let xdg = contexts(&url);
     let xdg_path = s(xdg.path());
+    contexts_are_chosen_by_flag_environment_and_selection(&xdg_path);
+    flags_win_over_the_context(&url, &xdg_path);
+    no_context_and_a_context_file_by_path(&url, &xdg_path);
+}
+
+/// An `XDG_CONFIG_HOME` with three contexts: `good` (alice on `url`), `badpass` (a wrong
+/// password) and `elsewhere` (a closed port).
+fn contexts(url: &str) -> tempfile::TempDir {
+    let xdg = tempfile::tempdir().expect("tempdir");
     let ctx =
         |name: &str, text: &str| write(xdg.path(), &format!("nats/context/{name}.json"), text);
-    ctx("good", &context_json(&url, "alice", ALICE_PASSWORD));
+    ctx("good", &context_json(url, "alice", ALICE_PASSWORD));
     ctx(
         "badpass",
-        &context_json(&url, "alice", "pw-Ctx-Wrong-S3cret"),
+        &context_json(url, "alice", "pw-Ctx-Wrong-S3cret"),
     );
     // A server nobody listens on: a closed port.
     let closed = {
@@ -651,8 +672,11 @@ fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
         )
     };
     ctx("elsewhere", &context_json(&closed, "alice", ALICE_PASSWORD));
-    let env = [("XDG_CONFIG_HOME", xdg_path.as_str())];
+    xdg
+}
 
+fn contexts_are_chosen_by_flag_environment_and_selection(xdg_path: &str) {
+    let env = [("XDG_CONFIG_HOME", xdg_path)];
     // By flag.
     let by_flag = run(&["--context", "good", "-v", "orders.new"], &env);
     assert_traced(&by_flag);
@@ -665,12 +689,12 @@ fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
     // By environment.
     let by_env = run(
         &["orders.new"],
-        &[("XDG_CONFIG_HOME", &xdg_path), ("NATS_CONTEXT", "good")],
+        &[("XDG_CONFIG_HOME", xdg_path), ("NATS_CONTEXT", "good")],
     );
     assert_traced(&by_env);
 
     // By context.txt; and a flag naming another context wins over it.
-    write(xdg.path(), "nats/context.txt", "good\n");
+    write(Path::new(xdg_path), "nats/context.txt", "good\n");
     assert_traced(&run(&["orders.new"], &env));
     let flag_wins = run(&["--context", "badpass", "orders.new"], &env);
     assert_error(&flag_wins, "authorization violation");
@@ -679,8 +703,11 @@ fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
         "{flag_wins:?}"
     );
     assert_no_secret(&flag_wins, &["pw-Ctx-Wrong-S3cret", ALICE_PASSWORD]);
+}
 
-    // Flags win over the context's settings: its password, its URL.
+/// Flags win over the context's settings: its password, its URL.
+fn flags_win_over_the_context(url: &str, xdg_path: &str) {
+    let env = [("XDG_CONFIG_HOME", xdg_path)];
     let password_flag = run(
         &[
             "--context",
@@ -694,23 +721,26 @@ fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
         &env,
     );
     assert_traced(&password_flag);
-    let server_flag = run(&["--context", "elsewhere", "-s", &url, "orders.new"], &env);
+    let server_flag = run(&["--context", "elsewhere", "-s", url, "orders.new"], &env);
     assert_traced(&server_flag);
     let server_env = run(
         &["--context", "elsewhere", "orders.new"],
-        &[("XDG_CONFIG_HOME", &xdg_path), ("NATS_URL", &url)],
+        &[("XDG_CONFIG_HOME", xdg_path), ("NATS_URL", url)],
     );
     assert_traced(&server_env);
     let context_url = run(&["--context", "elsewhere", "orders.new"], &env);
     assert_error(&context_url, "no server reachable");
+}
 
+fn no_context_and_a_context_file_by_path(url: &str, xdg_path: &str) {
+    let env = [("XDG_CONFIG_HOME", xdg_path)];
     // --no-context ignores the selected one.
-    write(xdg.path(), "nats/context.txt", "elsewhere\n");
+    write(Path::new(xdg_path), "nats/context.txt", "elsewhere\n");
     let no_context = run(
         &[
             "--no-context",
             "-s",
-            &url,
+            url,
             "--user",
             "alice",
             "--password",
@@ -725,7 +755,7 @@ fn contexts_are_chosen_by_flag_environment_and_selection_and_flags_win() {
     let by_path = run(
         &[
             "--context",
-            &s(&xdg.path().join("nats/context/good.json")),
+            &s(&Path::new(xdg_path).join("nats/context/good.json")),
             "orders.new",
         ],
         &env,
@@ -786,16 +816,13 @@ fn permission_violations_are_reported_as_what_they_are() {
             "--password",
             "p-nosub",
             "--timeout",
-            "10s",
+            "30s",
             "orders.new",
         ],
         &[],
     );
     assert_error(&no_sub, "no permission to subscribe to the trace inbox");
-    assert!(
-        no_sub.elapsed < Duration::from_secs(8),
-        "waited for the timeout: {no_sub:?}"
-    );
+    assert_did_not_wait_for_the_timeout(&no_sub);
     assert_no_secret(&no_sub, &["p-nosub"]);
 
     let no_pub = run(
@@ -807,7 +834,7 @@ fn permission_violations_are_reported_as_what_they_are() {
             "--password",
             "p-nopub",
             "--timeout",
-            "10s",
+            "30s",
             "orders.new",
         ],
         &[],
@@ -819,15 +846,21 @@ fn permission_violations_are_reported_as_what_they_are() {
             .contains("nats-trace: error: no permission to publish to orders.new"),
         "{no_pub:?}"
     );
-    assert!(
-        no_pub.elapsed < Duration::from_secs(8),
-        "waited for the timeout: {no_pub:?}"
-    );
+    assert_did_not_wait_for_the_timeout(&no_pub);
     assert!(
         no_pub.stdout.contains("Permissions Violation for Publish"),
         "{no_pub:?}"
     );
     assert_no_secret(&no_pub, &["p-nopub"]);
+}
+
+/// A refusal must not wait for the run's `--timeout 30s`. Not a timing goal (how fast errors
+/// come is measured by `benches/live.rs`): the bound is far from both.
+fn assert_did_not_wait_for_the_timeout(run: &Run) {
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "waited for the timeout: {run:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -846,10 +879,8 @@ fn unreachable_servers_fail_within_the_timeout() {
         &[],
     );
     assert_error(&run_silent, "no server reachable within 300ms");
-    assert!(
-        run_silent.elapsed < Duration::from_secs(5),
-        "{run_silent:?}"
-    );
+    // How fast it gives up is measured by `benches/live.rs`; a hang is caught by the
+    // bound on every run (`common::RUN_LIMIT`).
 
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -901,11 +932,14 @@ fn colors_follow_the_choice_no_color_and_the_terminal() {
 
 #[test]
 fn colors_on_a_terminal_unless_no_color() {
-    // `script` gives the program a terminal; skip quietly where it is missing.
-    let Ok(script) = which("script") else {
-        eprintln!("no `script` command: terminal color test skipped");
-        return;
-    };
+    // `script` gives the program a terminal. It is required, not optional: without it this
+    // test would check nothing (`scripts/test` installs it: Debian's bsdutils/util-linux).
+    let script = which("script").unwrap_or_else(|()| {
+        panic!(
+            "this test needs the `script` command (util-linux; on Debian the package \
+             bsdutils) to give nats-trace a terminal: install it, or run scripts/test"
+        )
+    });
     let topology = Topology::single().expect("server");
     let url = topology.url("n1");
     let mut subs = Subscribers::new();

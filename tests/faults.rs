@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 use common::{Subscribers, nats_trace, normalize};
 use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
 
+/// The `--timeout` of runs that must end before it (a lost connection, Ctrl-C), and the
+/// bound they must end within: far below it, far above how long ending takes. Not a timing
+/// goal: that belongs to benchmarks.
+const LONG_TIMEOUT: &str = "60s";
+const BEFORE_THE_TIMEOUT: Duration = Duration::from_secs(40);
+
 const LEGEND: &str =
     "Legend: Client: --C Router: --> Gateway: ==> Leafnode: ~~> JetStream: --J Error: --X";
 
@@ -234,12 +240,9 @@ fn a_frozen_leafnode_server_is_shown_missing_and_the_trace_is_incomplete() {
     signal(leaf_pid, "-STOP");
     let run = nats_trace(&["-s", &topology.url("hub"), "--timeout", "1s", "orders.new"]);
     signal(leaf_pid, "-CONT");
+    // Exit 3 with the leaf missing: --timeout 1s ended the wait (a hang is caught by
+    // `common::RUN_LIMIT`; how long it takes is for benchmarks).
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.elapsed < Duration::from_secs(5),
-        "took {:?}",
-        run.elapsed
-    );
     assert_eq!(
         normalize(&run.stdout),
         format!(
@@ -295,19 +298,19 @@ fn the_connected_server_stopping_during_collection_gives_the_partial_tree() {
         "-s",
         &topology.url("hub"),
         "--timeout",
-        "30s",
+        LONG_TIMEOUT,
         "orders.new",
     ]);
     // The hub's own trace has arrived; the leaf's never will.
     running.wait_for_stderr("trace from server \"hub\"", Duration::from_secs(20));
     let killed_at = Instant::now();
     topology.kill("hub");
-    let (code, stdout, stderr, _) = running.finish(Duration::from_secs(40));
+    let (code, stdout, stderr, _) = running.finish(Duration::from_secs(90));
     let after_kill = killed_at.elapsed();
     assert_eq!(code, 3, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        after_kill < Duration::from_secs(10),
-        "ended {after_kill:?} after the server stopped, not at the 30s timeout"
+        after_kill < BEFORE_THE_TIMEOUT,
+        "ended {after_kill:?} after the server stopped, not before the {LONG_TIMEOUT} timeout"
     );
     assert_eq!(normalize(&stdout), partial_tree(), "stderr: {stderr}");
     assert!(
@@ -326,15 +329,19 @@ fn ctrl_c_during_collection_prints_what_arrived_and_exits_130() {
         "-s",
         &topology.url("hub"),
         "--timeout",
-        "30s",
+        LONG_TIMEOUT,
         "orders.new",
     ]);
     running.wait_for_stderr("trace from server \"hub\"", Duration::from_secs(20));
     let interrupted_at = Instant::now();
     signal(running.child.id(), "-INT");
-    let (code, stdout, stderr, _) = running.finish(Duration::from_secs(40));
+    let (code, stdout, stderr, _) = running.finish(Duration::from_secs(90));
     assert_eq!(code, 130, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(interrupted_at.elapsed() < Duration::from_secs(10));
+    assert!(
+        interrupted_at.elapsed() < BEFORE_THE_TIMEOUT,
+        "ended {:?} after Ctrl-C, not before the {LONG_TIMEOUT} timeout",
+        interrupted_at.elapsed()
+    );
     assert_eq!(normalize(&stdout), partial_tree(), "stderr: {stderr}");
     assert!(
         stderr.contains(
@@ -476,7 +483,6 @@ fn escape_sequences_in_names_never_reach_the_terminal() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 fn a_hundred_concurrent_traces_each_get_their_own_tree() {
     let topology = Topology::supercluster().expect("topology");
     let mut subs = Subscribers::new();
@@ -488,17 +494,29 @@ fn a_hundred_concurrent_traces_each_get_their_own_tree() {
             .wait_for_interest(server, "$G", "orders.new", count)
             .expect("interest propagates");
     }
-    let url = topology.url("e1");
-    const TOTAL: usize = 100;
-    // Two cores: 50 processes at a time, in 2 waves.
-    const WAVE: usize = 50;
+    let outputs = concurrent_traces(&topology.url("e1"));
+    assert_eq!(outputs.len(), TOTAL);
+    for (n, run) in outputs {
+        assert_eq!(run.code, 0, "run {n}: {run:?}");
+        assert_its_own_tree(n, &normalize(&run.stdout));
+    }
+}
+
+/// How many concurrent traces, and how many at a time (two cores: 50 processes at a time,
+/// in 2 waves).
+const TOTAL: usize = 100;
+const WAVE: usize = 50;
+
+/// Runs [`TOTAL`] traces from `url`, [`WAVE`] processes at a time, each with its own
+/// connection name `tracer-<n>`.
+fn concurrent_traces(url: &str) -> Vec<(usize, common::Run)> {
     let started = Instant::now();
     let mut outputs = Vec::with_capacity(TOTAL);
     for wave in 0..TOTAL / WAVE {
         let handles: Vec<_> = (0..WAVE)
             .map(|i| {
                 let n = wave * WAVE + i;
-                let url = url.clone();
+                let url = url.to_string();
                 std::thread::spawn(move || {
                     let name = format!("tracer-{n}");
                     let run = nats_trace(&[
@@ -520,47 +538,48 @@ fn a_hundred_concurrent_traces_each_get_their_own_tree() {
     }
     let elapsed = started.elapsed();
     eprintln!("{TOTAL} concurrent traces ({WAVE} at a time) in {elapsed:?}");
-    assert_eq!(outputs.len(), TOTAL);
-    for (n, run) in outputs {
-        assert_eq!(run.code, 0, "run {n}: {run:?}");
-        let tree = normalize(&run.stdout);
-        // Its own origin, exactly once, and every server of the path exactly once.
+    outputs
+}
+
+/// The tree of run `n`: its own origin exactly once, and every server and subscriber of the
+/// path exactly once, complete.
+fn assert_its_own_tree(n: usize, tree: &str) {
+    // Its own origin, exactly once, and every server of the path exactly once.
+    assert_eq!(
+        tree.matches(&format!(
+            "Client \"tracer-{n}\" cid:N cluster:\"EAST\" server:\"e1\""
+        ))
+        .count(),
+        1,
+        "run {n}: {tree}"
+    );
+    assert_eq!(
+        tree.matches("Client \"tracer-").count(),
+        1,
+        "run {n}: {tree}"
+    );
+    for server in ["e2", "leaf1", "leaf2"] {
         assert_eq!(
-            tree.matches(&format!(
-                "Client \"tracer-{n}\" cid:N cluster:\"EAST\" server:\"e1\""
-            ))
-            .count(),
+            tree.matches(&format!("server:\"{server}\"")).count(),
             1,
-            "run {n}: {tree}"
-        );
-        assert_eq!(
-            tree.matches("Client \"tracer-").count(),
-            1,
-            "run {n}: {tree}"
-        );
-        for server in ["e2", "leaf1", "leaf2"] {
-            assert_eq!(
-                tree.matches(&format!("server:\"{server}\"")).count(),
-                1,
-                "run {n}: {tree}"
-            );
-        }
-        for client in ["billing", "shipping", "edge-cache"] {
-            assert_eq!(
-                tree.matches(&format!("--C Client \"{client}\"")).count(),
-                1,
-                "run {n}: {tree}"
-            );
-        }
-        assert!(
-            !tree.contains("Missing") && !tree.contains("Detached") && !tree.contains("WARNING"),
-            "run {n}: {tree}"
-        );
-        assert!(
-            tree.ends_with(
-                "Egress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
-            ),
             "run {n}: {tree}"
         );
     }
+    for client in ["billing", "shipping", "edge-cache"] {
+        assert_eq!(
+            tree.matches(&format!("--C Client \"{client}\"")).count(),
+            1,
+            "run {n}: {tree}"
+        );
+    }
+    assert!(
+        !tree.contains("Missing") && !tree.contains("Detached") && !tree.contains("WARNING"),
+        "run {n}: {tree}"
+    );
+    assert!(
+        tree.ends_with(
+            "Egress Count:\n\n    Client: 3\n  Leafnode: 2\n    Router: 2\n   Gateway: 1\n"
+        ),
+        "run {n}: {tree}"
+    );
 }

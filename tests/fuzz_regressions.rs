@@ -1,19 +1,24 @@
 //! The fuzz smoke that runs everywhere (stable toolchain, no libFuzzer): every input the
-//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`, plus
-//! inline tests for findings too big to keep as files), every
-//! captured trace (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random
-//! inputs, each replayed through the same entry points as the cargo-fuzz targets
-//! (`nats_trace_testkit::fuzzing`).
+//! fuzzers ever crashed, hung or ran out of memory on (`fuzz/regressions/<target>/`, each
+//! first checked to still reach the case it was kept for; a folder without inputs fails;
+//! plus inline tests for findings too big to keep as files), every captured trace
+//! (`testdata/*.jsonl`), and a few thousand deterministic pseudo-random inputs, each replayed
+//! through the same entry points as the cargo-fuzz targets (`nats_trace_testkit::fuzzing`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nats_trace::trace::event::TraceMessage;
-use nats_trace::trace::stitch::{MAX_PLACEHOLDER_BYTES, Problem, stitch};
+use nats_trace::trace::decode::{DecodeError, decode_with_limit};
+use nats_trace::trace::event::{Event, TraceMessage};
+use nats_trace::trace::stitch::{MAX_PLACEHOLDER_BYTES, Problem, Stitcher, parent_hop, stitch};
 use nats_trace_testkit::fuzzing::{
-    Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch_at,
+    FUZZ_DECODE_LIMIT, Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch,
+    fuzz_stitch_at, stitch_input,
 };
 
+/// The saved inputs of `target` (`fuzz/regressions/<target>/`, without its README and
+/// dot-files). Fails when there are none: a regression folder that replays nothing would
+/// let this test pass while checking nothing.
 fn regressions(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/regressions")
@@ -23,30 +28,189 @@ fn regressions(target: &str) -> Vec<PathBuf> {
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.is_file())
         .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            !p.file_name().is_some_and(|n| {
+                let name = n.to_string_lossy();
+                name.starts_with('.') || name == "README.md"
+            })
         })
         .collect();
     files.sort();
+    assert!(
+        !files.is_empty(),
+        "{} holds no input: keep the inputs the {target} fuzzer failed on there \
+         (see fuzz/regressions/README.md)",
+        dir.display()
+    );
     files
 }
 
-/// Replays each saved input of `target`; each must finish within `limit` (the fuzzers'
-/// slow and out-of-memory inputs are kept too).
-fn replay(target: &str, entry: &dyn Fn(&[u8]), limit: Duration) -> usize {
+/// Not a timing goal (those are in `benches/`): a bound only a hang or a quadratic blow-up
+/// reaches, as the fuzzers' slow and out-of-memory inputs did.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Runs `run` and fails when it took longer than [`HANG`].
+fn without_hanging(what: &Path, run: impl FnOnce()) {
+    let started = Instant::now();
+    run();
+    assert!(
+        started.elapsed() < HANG,
+        "{} took {:?}",
+        what.display(),
+        started.elapsed()
+    );
+}
+
+fn name(file: &Path) -> String {
+    file.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Replays each saved input of `target` through its fuzz entry point, after `reaches`
+/// checked that the input still reaches the case it was kept for (the inputs are replayed
+/// as they are; only a hang would stop this test, which the test harness reports).
+fn replay(target: &str, entry: &dyn Fn(&[u8]), reaches: &dyn Fn(&str, &[u8])) -> usize {
     let files = regressions(target);
     for file in &files {
         let data = std::fs::read(file).expect("read regression input");
-        let started = Instant::now();
-        entry(&data);
-        assert!(
-            started.elapsed() < limit,
-            "{} took {:?}",
-            file.display(),
-            started.elapsed()
-        );
+        reaches(&name(file), &data);
+        without_hanging(file, || entry(&data));
     }
     files.len()
+}
+
+/// The decode inputs: each decodes as its name says (see fuzz/regressions/README.md).
+fn decode_reaches(name: &str, data: &[u8]) {
+    let (selector, payload) = data.split_first().expect("a selector byte");
+    assert_eq!(*selector, 3, "{name}: gzip selector");
+    let decoded = decode_with_limit(Some("gzip"), payload, FUZZ_DECODE_LIMIT);
+    match name {
+        "gzip-bomb" => assert!(
+            matches!(decoded, Err(DecodeError::TooLarge { .. })),
+            "{name}: {decoded:?}"
+        ),
+        "gzip-truncated" => assert!(
+            matches!(decoded, Err(DecodeError::Corrupt { .. })),
+            "{name}: {decoded:?}"
+        ),
+        _ => panic!("{name}: say in fuzz/regressions/README.md and here what it exercises"),
+    }
+}
+
+/// The parse inputs: each parses into the message its name says.
+fn parse_reaches(name: &str, data: &[u8]) {
+    let message = TraceMessage::from_json(data).expect("the saved message parses");
+    match name {
+        "hostile-names.json" => {
+            let server = &message.server.name;
+            assert!(
+                server.contains('\u{1b}') && server.contains('\u{202e}'),
+                "{server:?}"
+            );
+            assert!(
+                message
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Egress(eg) if eg.name.contains('\u{9b}'))),
+                "{message:?}"
+            );
+        }
+        _ => panic!("{name}: say in fuzz/regressions/README.md and here what it exercises"),
+    }
+}
+
+/// The stitch inputs kept as fuzzer bytes: each builds (with the layout of
+/// `nats_trace_testkit::fuzzing::traces_from`) the trace messages of the bug it found.
+fn stitch_reaches(name: &str, data: &[u8]) {
+    let traces = stitch_input(data, Scale::FULL)
+        .expect("the saved input builds a whole input")
+        .traces;
+    match name {
+        "oom-deep-hop-missing-ancestors" => deep_hop_without_ancestors(&traces),
+        "unlisted-child-waited-for-timeout" => child_its_parent_did_not_list(&traces),
+        "errored-duplicate-egress-as-announcement" => errored_egress_before_forwarded(&traces),
+        _ => panic!("{name}: say in fuzz/regressions/README.md and here what it exercises"),
+    }
+}
+
+/// One trace 20,000 hops deep, none of whose ancestors reported: placeholders for them all
+/// would hold about 400 MB of hop strings (what ran out of memory); they stay within the
+/// placeholder budget and the trace is shown detached.
+fn deep_hop_without_ancestors(traces: &[TraceMessage]) {
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let hop = traces[0].hop();
+    assert_eq!(hop.split('.').count(), 20_000);
+    let graph = stitch(traces.to_vec());
+    assert!(!graph.is_complete());
+    assert_eq!(graph.detached.len(), 1);
+    assert!(
+        graph
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
+    );
+    let placeholder_bytes: usize = graph
+        .graph
+        .node_weights()
+        .filter(|n| n.is_missing())
+        .map(|n| n.hop.len())
+        .sum();
+    assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
+}
+
+/// Two traces: a server at hop `h` and its parent, which arrived without an egress for `h`.
+/// The stitcher used to wait for that announcement until the timeout; it is complete.
+fn child_its_parent_did_not_list(traces: &[TraceMessage]) {
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    let child = traces
+        .iter()
+        .find(|t| !t.hop().is_empty())
+        .expect("a trace with a hop");
+    let parent = traces
+        .iter()
+        .find(|t| t.hop() == parent_hop(child.hop()))
+        .expect("its parent's trace");
+    assert!(
+        !parent.egresses().any(|e| e.hop == child.hop()),
+        "the parent lists the child: {parent:?}"
+    );
+    let mut stitcher = Stitcher::new();
+    for trace in traces {
+        stitcher.add(trace.clone());
+    }
+    assert!(stitcher.is_complete(), "the stitcher waits for the child");
+    assert!(stitcher.finish().is_complete());
+}
+
+/// One trace with two egresses to the same hop, the first with an error: the second, which
+/// forwarded, announces the hop (its trace is due: the graph shows it missing under the
+/// second egress), not the errored one.
+fn errored_egress_before_forwarded(traces: &[TraceMessage]) {
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let egresses: Vec<_> = traces[0].egresses().collect();
+    let (errored, forwarded) = egresses
+        .iter()
+        .enumerate()
+        .find_map(|(i, first)| {
+            let later = egresses[i + 1..]
+                .iter()
+                .position(|e| e.hop == first.hop && e.error.is_empty())?;
+            (!first.hop.is_empty() && !first.error.is_empty()).then_some((i, i + 1 + later))
+        })
+        .expect("an errored egress before one to the same hop that forwarded");
+    let hop = egresses[errored].hop.clone();
+    let graph = stitch(traces.to_vec());
+    let missing = graph
+        .nodes()
+        .find(|&n| graph.node(n).is_missing() && graph.node(n).hop == hop)
+        .expect("the announced hop is due");
+    let (parent, index) = graph.parent(missing).expect("under its announcement");
+    let announced = graph.node(parent).egress(index).expect("the egress");
+    assert!(announced.egress.error.is_empty(), "{:?}", announced.egress);
+    assert_eq!(
+        index, forwarded,
+        "the egress that forwarded announces the hop"
+    );
 }
 
 /// xorshift64*: deterministic bytes for the smoke.
@@ -67,7 +231,7 @@ impl Bytes {
 
 #[test]
 fn decode_regressions_and_smoke() {
-    replay("decode", &fuzz_decode, Duration::from_secs(10));
+    replay("decode", &fuzz_decode, &decode_reaches);
     let mut bytes = Bytes(0x9e37_79b9_7f4a_7c15);
     for n in 0..2_000 {
         let data = bytes.fill(n % 300);
@@ -83,7 +247,7 @@ fn decode_regressions_and_smoke() {
 
 #[test]
 fn parse_regressions_captures_and_smoke() {
-    replay("parse", &fuzz_parse, Duration::from_secs(10));
+    replay("parse", &fuzz_parse, &parse_reaches);
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let mut lines = 0;
     for entry in std::fs::read_dir(&testdata).expect("testdata") {
@@ -111,21 +275,25 @@ fn parse_regressions_captures_and_smoke() {
 
 #[test]
 fn stitch_regressions_and_smoke() {
-    // Saved as the trace messages the fuzzer generated, one JSON per line (`*.jsonl`), so
-    // they stay valid when the input layout of `traces_from` changes.
-    for file in regressions("stitch") {
+    // Saved either as the fuzzer's bytes, replayed through the target's own entry point
+    // (and checked to still build the traces of their bug), or as the trace messages the
+    // fuzzer generated, one JSON per line (`*.jsonl`), which stay valid when the input
+    // layout of `traces_from` changes.
+    let (lines, bytes): (Vec<PathBuf>, Vec<PathBuf>) = regressions("stitch")
+        .into_iter()
+        .partition(|f| f.extension().is_some_and(|e| e == "jsonl"));
+    for file in bytes {
+        let data = std::fs::read(&file).expect("read regression input");
+        stitch_reaches(&name(&file), &data);
+        without_hanging(&file, || fuzz_stitch(&data));
+    }
+    for file in lines {
         let text = std::fs::read_to_string(&file).expect("read regression");
         let traces = text
             .lines()
             .map(|line| TraceMessage::from_json(line.as_bytes()).expect("regression parses"))
             .collect();
-        let started = Instant::now();
-        check_stitching(traces, true);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            file.display()
-        );
+        without_hanging(&file, || check_stitching(traces, true));
     }
     let mut bytes = Bytes(0xdead_beef_cafe_f00d);
     for n in 0..500 {
@@ -182,11 +350,7 @@ fn deep_traces_without_their_ancestors_stay_bounded() {
         .sum();
     assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
     check_stitching(traces, false);
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < HANG, "took {:?}", started.elapsed());
 }
 
 /// Found while writing the stitch invariants: a trace whose parent arrived but did not list

@@ -124,6 +124,13 @@ impl Hasher for HopHasher {
     /// `str` hashing ends with a 0xff byte, which adds nothing to a hop's hash.
     fn write_u8(&mut self, _: u8) {}
 
+    /// A length, should `str` hashing ever add one (the bytes already say it): ignored, so
+    /// that it cannot replace the hop's hash. Only speed rests on how the standard library
+    /// feeds a `str` and on hashbrown's tag bits, never correctness (equal hops always hash
+    /// equally); `siblings_hash_next_to_each_other_with_different_tags` fails if either
+    /// changes.
+    fn write_usize(&mut self, _: usize) {}
+
     fn finish(&self) -> u64 {
         self.hash
     }

@@ -14,7 +14,7 @@
 //!   numbers — stitched incrementally, checked against the graph invariants (see
 //!   [`check_graph`]) and rendered as a tree.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -24,10 +24,10 @@ use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use nats_trace::text::is_terminal_safe;
 use nats_trace::trace::decode::{self, DecodeError};
 use nats_trace::trace::event::{Event, TraceMessage};
-use nats_trace::trace::stitch::{Step, Stitcher, TraceGraph};
+use nats_trace::trace::stitch::{NodeIndex, Problem, Step, Stitcher, TraceGraph};
 
 /// The decode bound used while fuzzing: small, so that bombs are found fast.
-const FUZZ_DECODE_LIMIT: u64 = 1 << 20;
+pub const FUZZ_DECODE_LIMIT: u64 = 1 << 20;
 
 /// Decodes `data[1..]` with the `Content-Encoding` chosen by `data[0]`, then compresses the
 /// same bytes with that encoding and checks that decoding gives them back.
@@ -167,14 +167,28 @@ pub fn fuzz_stitch(data: &[u8]) {
 
 /// [`fuzz_stitch`] with inputs no bigger than `scale`.
 pub fn fuzz_stitch_at(data: &[u8], scale: Scale) {
+    if let Some(input) = stitch_input(data, scale) {
+        check_stitching(input.traces, input.timestamps);
+    }
+}
+
+/// What [`fuzz_stitch_at`] builds from fuzzer bytes before stitching.
+#[derive(Debug)]
+pub struct StitchInput {
+    /// Whether the tree is rendered with `-T` timestamps.
+    pub timestamps: bool,
+    /// The trace messages, in the order they are added to the stitcher.
+    pub traces: Vec<TraceMessage>,
+}
+
+/// The trace messages [`fuzz_stitch_at`] stitches for `data` (`None` when the bytes run out
+/// before a whole input is built), so that a saved input can be checked to reach the case it
+/// was kept for.
+pub fn stitch_input(data: &[u8], scale: Scale) -> Option<StitchInput> {
     let mut u = Unstructured::new(data);
-    let Ok(timestamps) = bool::arbitrary(&mut u) else {
-        return;
-    };
-    let Ok(traces) = traces_from(&mut u, scale) else {
-        return;
-    };
-    check_stitching(traces, timestamps);
+    let timestamps = bool::arbitrary(&mut u).ok()?;
+    let traces = traces_from(&mut u, scale).ok()?;
+    Some(StitchInput { timestamps, traces })
 }
 
 /// Stitches `traces` incrementally, checks the graph invariants ([`check_graph`]) and that
@@ -229,62 +243,81 @@ pub fn shape(graph: &TraceGraph) -> Vec<(bool, String, usize, usize)> {
 ///   the reported egresses are exactly the egress events received;
 /// - the graph is complete exactly when the stitcher said so, exactly when no node is missing
 ///   (and no trace was detached for its too many missing ancestors).
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
-    let nodes = graph.graph.node_count();
     let with_trace = graph
         .graph
         .node_weights()
         .filter(|n| !n.is_missing())
         .count();
     assert_eq!(with_trace, received, "every received trace is in one node");
+    check_walks(graph);
+    check_detached(graph);
+    check_counts(graph);
+    check_completeness(graph, complete);
+}
 
-    let mut seen = HashSet::with_capacity(nodes);
-    let mut starts = vec![graph.root];
-    starts.extend(graph.detached.iter().copied());
+/// Every node is reached exactly once by walking from the root and each detached node.
+fn check_walks(graph: &TraceGraph) {
+    let mut seen = HashSet::with_capacity(graph.graph.node_count());
+    let starts = std::iter::once(graph.root).chain(graph.detached.iter().copied());
     for start in starts {
-        let steps: Vec<Step> = graph.walk(start).collect();
-        assert_eq!(
-            steps,
-            graph.walk(start).collect::<Vec<_>>(),
-            "walk order is deterministic"
-        );
-        let mut depths = std::collections::HashMap::new();
-        // After an egress leading to a child, the child must come next, one level deeper.
-        let mut next_child: Option<(nats_trace::trace::stitch::NodeIndex, usize)> = None;
-        for (position, step) in steps.into_iter().enumerate() {
-            match step {
-                Step::Server { node, depth } => {
-                    assert!(seen.insert(node), "a node is reached twice");
-                    match next_child.take() {
-                        Some(expected) => assert_eq!((node, depth), expected),
-                        None => assert!(position == 0 && depth == 0 && node == start),
-                    }
-                    depths.insert(node, depth);
+        check_walk(graph, start, &mut seen);
+    }
+    assert_eq!(
+        seen.len(),
+        graph.graph.node_count(),
+        "every node is reached by a walk"
+    );
+}
+
+/// One walk from `start` is deterministic and well formed: an egress belongs to the server
+/// just shown, and its child (if any) follows it one level deeper. Adds the nodes reached to
+/// `seen`, which must not hold them yet.
+fn check_walk(graph: &TraceGraph, start: NodeIndex, seen: &mut HashSet<NodeIndex>) {
+    let steps: Vec<Step> = graph.walk(start).collect();
+    assert_eq!(
+        steps,
+        graph.walk(start).collect::<Vec<_>>(),
+        "walk order is deterministic"
+    );
+    let mut depths = HashMap::new();
+    // After an egress leading to a child, the child must come next, one level deeper.
+    let mut next_child: Option<(NodeIndex, usize)> = None;
+    for (position, step) in steps.into_iter().enumerate() {
+        match step {
+            Step::Server { node, depth } => {
+                assert!(seen.insert(node), "a node is reached twice");
+                match next_child.take() {
+                    Some(expected) => assert_eq!((node, depth), expected),
+                    None => assert!(position == 0 && depth == 0 && node == start),
                 }
-                Step::Egress {
-                    node,
-                    index,
-                    depth,
-                    child,
-                } => {
-                    assert!(next_child.is_none(), "an egress's child does not follow it");
-                    assert_eq!(
-                        depths.get(&node),
-                        Some(&depth),
-                        "egress of a server not shown"
-                    );
-                    assert!(index < graph.node(node).egress_count());
-                    if let Some(child) = child {
-                        assert_eq!(graph.parent(child), Some((node, index)));
-                        next_child = Some((child, depth + 1));
-                    }
+                depths.insert(node, depth);
+            }
+            Step::Egress {
+                node,
+                index,
+                depth,
+                child,
+            } => {
+                assert!(next_child.is_none(), "an egress's child does not follow it");
+                assert_eq!(
+                    depths.get(&node),
+                    Some(&depth),
+                    "egress of a server not shown"
+                );
+                assert!(index < graph.node(node).egress_count());
+                if let Some(child) = child {
+                    assert_eq!(graph.parent(child), Some((node, index)));
+                    next_child = Some((child, depth + 1));
                 }
             }
         }
-        assert!(next_child.is_none());
     }
-    assert_eq!(seen.len(), nodes, "every node is reached by a walk");
+    assert!(next_child.is_none());
+}
+
+/// A detached node has neither a parent nor children.
+fn check_detached(graph: &TraceGraph) {
     for &detached in &graph.detached {
         assert!(graph.node(detached).detached);
         assert!(graph.parent(detached).is_none());
@@ -295,7 +328,11 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
                 .all(Option::is_none)
         );
     }
+}
 
+/// The egress counts add up to the egresses of every node plus the JetStream events, the
+/// reported egresses are exactly the egress events received, and every error is listed once.
+fn check_counts(graph: &TraceGraph) {
     let counted: usize = graph.egress_counts().iter().map(|(_, n)| n).sum();
     let mut egresses = 0;
     let mut reported = 0;
@@ -325,18 +362,20 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
         "every egress event is shown once"
     );
     assert_eq!(graph.errors().len(), errors, "every error is listed once");
+}
 
+/// The graph is complete exactly when the stitcher said so, exactly when no node is missing
+/// and no trace was detached for its too many missing ancestors.
+fn check_completeness(graph: &TraceGraph, complete: bool) {
     assert_eq!(
         graph.is_complete(),
         complete,
         "the graph and the stitcher disagree on completeness"
     );
-    let too_deep = graph.problems.iter().any(|p| {
-        matches!(
-            p,
-            nats_trace::trace::stitch::Problem::TooManyMissingAncestors { .. }
-        )
-    });
+    let too_deep = graph
+        .problems
+        .iter()
+        .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }));
     assert_eq!(
         graph.is_complete(),
         graph.missing().next().is_none() && !too_deep,
