@@ -10,7 +10,7 @@ use nats_trace::trace::stitch::Stitcher;
 use nats_trace_testkit::synthetic;
 
 /// mimalloc: the many small allocations of thousands of trace messages are much cheaper
-/// than with the system allocator (see the README's Performance section).
+/// than with the system allocator (see docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

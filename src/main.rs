@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use nats_trace::error::{ERROR_EXIT_CODE, Error};
 
 /// mimalloc: the many small allocations of thousands of trace messages are much cheaper
-/// than with the system allocator (see the README's Performance section).
+/// than with the system allocator (see docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -30,7 +30,7 @@ pub enum Format {
     /// The route tree of the Go NATS CLI's `nats trace`, with legend and egress counts.
     #[default]
     Tree,
-    /// One versioned JSON document (see the README and `schema/trace-v1.schema.json`).
+    /// One versioned JSON document (see docs/output-formats.md and `schema/trace-v1.schema.json`).
     Json,
     /// A Graphviz DOT digraph (`dot -Tsvg`).
     Dot,
