@@ -14,3 +14,4 @@ pub mod hop;
 pub mod live;
 pub mod report;
 pub mod stitch;
+pub mod traceparent;
