@@ -180,9 +180,16 @@ pub fn run_render(
     output: &OutputArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
-    let messages = capture::read_inputs(&render.files)?;
+    let inputs = capture::read_inputs(&render.files)?;
+    for warning in &inputs.warnings {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "nats-trace: warning: {}",
+            crate::text::sanitize(warning)
+        );
+    }
     let mut stitcher = Stitcher::new();
-    for message in messages {
+    for message in inputs.messages {
         stitcher.add(message);
     }
     let complete = stitcher.is_complete();
