@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nats_trace::trace::event::TraceMessage;
-use nats_trace::trace::stitch::{MAX_PLACEHOLDER_BYTES, Problem, stitch};
+use nats_trace::trace::stitch::stitch;
 use nats_trace_testkit::fuzzing::{
     Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch_at,
 };
@@ -136,8 +136,8 @@ fn stitch_regressions_and_smoke() {
 /// The stitch fuzzer's first finding (out of memory, 2 GB, from a 4-byte input): a trace
 /// deep below servers that never reported got one placeholder per missing ancestor, each
 /// holding its whole hop — quadratic in the depth (a 20,000-deep hop alone needed 400 MB,
-/// and each further such trace as much again). Now bounded by `MAX_PLACEHOLDER_BYTES`:
-/// past it the trace is shown detached with a warning.
+/// and each further such trace as much again). Now a run of missing servers is one
+/// placeholder holding its first and last hop: memory and time follow the input.
 #[test]
 fn deep_traces_without_their_ancestors_stay_bounded() {
     let deep = |first: usize, depth: usize| {
@@ -153,34 +153,32 @@ fn deep_traces_without_their_ancestors_stay_bounded() {
         TraceMessage::from_json(json.to_string().as_bytes()).expect("parses")
     };
     let started = Instant::now();
-    // A moderately deep one fits: every missing ancestor is shown.
+    // The origin's placeholder, and one for the 499 servers between it and the trace.
     let graph = stitch([deep(1, 500)]);
+    assert_eq!(graph.missing().count(), 2);
     assert_eq!(
-        graph.missing().count(),
+        graph.missing().map(|n| n.missing_servers()).sum::<usize>(),
         500,
         "the origin and 499 servers above"
     );
     assert!(graph.detached.is_empty());
-    // Twenty 20,000-deep ones: over the bound, detached, the run stays small and fast.
+    // Twenty 20,000-deep ones: each placed below one run, the placeholders' hop text no
+    // more than twice the received hops.
     let traces: Vec<TraceMessage> = (2..22).map(|first| deep(first, 20_000)).collect();
     let graph = stitch(traces.clone());
-    assert_eq!(graph.detached.len(), 20);
+    assert!(graph.detached.is_empty());
     assert!(!graph.is_complete());
+    assert_eq!(graph.missing().count(), 21);
     assert_eq!(
-        graph
-            .problems
-            .iter()
-            .filter(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
-            .count(),
-        20
+        graph.missing().map(|n| n.missing_servers()).sum::<usize>(),
+        1 + 20 * 19_999
     );
     let placeholder_bytes: usize = graph
-        .graph
-        .node_weights()
-        .filter(|n| n.is_missing())
-        .map(|n| n.hop.len())
+        .missing()
+        .map(|n| n.hop.len() + n.missing_run().map_or(0, |run| run.last_hop.len()))
         .sum();
-    assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
+    let received_bytes: usize = traces.iter().map(|t| t.hop().len()).sum();
+    assert!(placeholder_bytes <= 2 * received_bytes);
     check_stitching(traces, false);
     assert!(
         started.elapsed() < Duration::from_secs(60),

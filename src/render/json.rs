@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{Renderer, TraceReport};
 use crate::trace::event::{ConnKind, Event, Timestamp};
-use crate::trace::stitch::{Problem, ReportedError, ServerNode, Step, TraceGraph};
+use crate::trace::stitch::{MissingRun, Problem, ReportedError, ServerNode, Step, TraceGraph};
 
 /// The value of the document's `schema` field.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +72,8 @@ impl Serialize for Counts {
 struct Missing<'a> {
     server: &'a str,
     hop: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<MissingRun<'a>>,
 }
 
 #[derive(Serialize)]
@@ -90,9 +92,6 @@ impl<'a> ProblemJson<'a> {
             Problem::NoHop { server } => ("no_hop", server, None),
             Problem::NoIngress { server, hop } => ("no_ingress", server, Some(hop)),
             Problem::StrayEgressHop { server, hop } => ("stray_egress_hop", server, Some(hop)),
-            Problem::TooManyMissingAncestors { server, hop } => {
-                ("too_many_missing_ancestors", server, Some(hop))
-            }
         };
         ProblemJson {
             kind,
@@ -142,6 +141,8 @@ struct Node<'a> {
     server: Server<'a>,
     hop: &'a str,
     missing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<MissingRun<'a>>,
     detached: bool,
     /// How many servers this server says it forwarded the message to.
     hops: Option<u64>,
@@ -282,6 +283,7 @@ impl<'a> Document<'a> {
                 .map(|n| Missing {
                     server: n.server_name(),
                     hop: &n.hop,
+                    run: n.missing_run(),
                 })
                 .collect(),
             root: builder.tree(graph.root),
@@ -356,6 +358,7 @@ impl<'a> NodeBuilder<'a> {
             server,
             hop: &node.hop,
             missing: node.is_missing(),
+            run: node.missing_run(),
             detached: node.detached,
             hops: trace.map(|t| t.hops),
             request: trace.map(|t| Request {

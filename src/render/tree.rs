@@ -347,7 +347,10 @@ impl<'a> TreeWriter<'a> {
         if !missing.is_empty() {
             let list = missing
                 .iter()
-                .map(|n| format!("hop {} {}", display_hop(&n.hop), go_quote(n.server_name())))
+                .map(|n| match n.missing_run() {
+                    Some(run) => sanitize(&run.to_string()),
+                    None => format!("hop {} {}", display_hop(&n.hop), go_quote(n.server_name())),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             writeln!(
@@ -355,7 +358,7 @@ impl<'a> TreeWriter<'a> {
                 "\n{}",
                 p.warning(&format!(
                     "INCOMPLETE: {} server trace(s) did not arrive: {list}",
-                    missing.len()
+                    with_commas(missing.iter().map(|n| n.missing_servers()).sum())
                 ))
             )?;
         }
@@ -421,6 +424,12 @@ fn display_hop(hop: &str) -> String {
 }
 
 fn missing_line(node: &ServerNode) -> String {
+    if let Some(run) = node.missing_run() {
+        return format!(
+            "!!! Missing trace: {} did not report",
+            sanitize(&run.to_string())
+        );
+    }
     let who = if node.server_name().is_empty() {
         "an unknown server".to_string()
     } else {

@@ -227,8 +227,7 @@ pub fn shape(graph: &TraceGraph) -> Vec<(bool, String, usize, usize)> {
 ///   is one level deeper), and walking twice gives the same order;
 /// - the egress counts add up to the egresses of every node plus the JetStream events, and
 ///   the reported egresses are exactly the egress events received;
-/// - the graph is complete exactly when the stitcher said so, exactly when no node is missing
-///   (and no trace was detached for its too many missing ancestors).
+/// - the graph is complete exactly when the stitcher said so, exactly when no node is missing.
 #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     let nodes = graph.graph.node_count();
@@ -331,15 +330,9 @@ pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
         complete,
         "the graph and the stitcher disagree on completeness"
     );
-    let too_deep = graph.problems.iter().any(|p| {
-        matches!(
-            p,
-            nats_trace::trace::stitch::Problem::TooManyMissingAncestors { .. }
-        )
-    });
     assert_eq!(
         graph.is_complete(),
-        graph.missing().next().is_none() && !too_deep,
+        graph.missing().next().is_none(),
         "complete exactly when nothing is missing"
     );
 }
