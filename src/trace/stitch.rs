@@ -1367,6 +1367,52 @@ mod tests {
     }
 
     #[test]
+    fn hops_in_tree_order_their_depth_and_common_ancestors() {
+        let mut hops = vec!["2", "1.1", "1", "1.10", "1-1", "1.1.1", ".1", "10"];
+        hops.sort_by(|a, b| tree_order(a, b));
+        // Each hop right before those below it (`1.…` before `1-1`).
+        assert_eq!(hops, [".1", "1", "1.1", "1.1.1", "1.10", "1-1", "10", "2"]);
+        assert_eq!(depth(""), 0);
+        assert_eq!(depth("1"), 1);
+        assert_eq!(depth("1.2.3"), 3);
+        // `parent_hop(".1")` is the origin, `parent_hop("..1")` is ".".
+        assert_eq!(depth(".1"), 1);
+        assert_eq!(depth("..1"), 2);
+        assert_eq!(ancestor_at("1.2.3", 1), "1");
+        assert_eq!(ancestor_at("1.2.3", 2), "1.2");
+        assert_eq!(ancestor_at("1.2.3", 3), "1.2.3");
+        assert_eq!(ancestor_at("..1", 1), ".");
+        assert_eq!(common_ancestor("1.2.3", "1.2.4"), "1.2");
+        assert_eq!(common_ancestor("1.2", "1.2.4"), "1.2");
+        assert_eq!(common_ancestor("1.2.4", "1.2"), "1.2");
+        assert_eq!(common_ancestor("1.22", "1.2"), "1");
+        assert_eq!(common_ancestor("1", "2"), "");
+        assert_eq!(common_ancestor("1.é", "1.è"), "1");
+        assert_eq!(common_ancestor(".1", ".2"), "");
+        assert_eq!(common_ancestor("", "1"), "");
+    }
+
+    #[test]
+    fn a_run_is_described_in_one_short_line() {
+        let long = vec!["12"; 100].join(".");
+        let run = MissingRun {
+            servers: 1234,
+            first_hop: "1",
+            last_hop: &long,
+        };
+        let text = run.to_string();
+        assert!(
+            text.starts_with("1,234 servers at hops 1 … 12.12."),
+            "{text}"
+        );
+        assert!(text.ends_with(".12.12"), "{text}");
+        assert!(text.len() < 100, "{text}");
+        assert_eq!(shortened("1.2"), "1.2");
+        // 32 bytes of head (16 characters), `…`, 16 bytes of tail.
+        assert_eq!(shortened(&"é".repeat(40)).chars().count(), 16 + 1 + 8);
+    }
+
+    #[test]
     fn egress_positions_in_a_row_need_no_list() {
         assert_eq!(noted(&[]), EgressEvents::Run { first: 0, count: 0 });
         assert_eq!(noted(&[2, 3, 4]), EgressEvents::Run { first: 2, count: 3 });
