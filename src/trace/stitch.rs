@@ -5,7 +5,9 @@
 //! tree rooted at the origin server (the trace whose ingress is a client connection), each
 //! server hanging under the egress whose `hop` equals its `Nats-Trace-Hop`. A server whose
 //! trace never arrived becomes a placeholder node marked missing, so no received trace is
-//! dropped; traces that cannot be placed (a second origin, a repeated hop, no hop at all) are
+//! dropped; a run of such servers in a row (the ancestors of a deep trace) is one placeholder
+//! that says how many and which hops, so the graph stays as big as its input. Traces that
+//! cannot be placed (a second origin, a repeated hop, no hop at all) are
 //! kept as detached nodes with a [`Problem`] saying why.
 
 use compact_str::CompactString;
@@ -970,7 +972,10 @@ impl Build {
     /// of them, so that a trace thousands of hops below the last server that reported
     /// costs one node, not one per hop (see [`plan_missing_ancestors`]).
     fn add_missing_ancestors(&mut self) {
-        let placed: Vec<NodeIndex> = self.node_of_trace.iter().flatten().copied().collect();
+        let root = self.root;
+        let placed: Vec<NodeIndex> = (self.node_of_trace.iter().flatten().copied())
+            .filter(|&ix| ix != root)
+            .collect();
         let plan = plan_missing_ancestors(&self.graph, self.root, placed);
         let mut made = Vec::with_capacity(plan.placeholders.len());
         for placeholder in &plan.placeholders {
