@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nats_trace::trace::decode::{DecodeError, decode_with_limit};
 use nats_trace::trace::event::{Event, TraceMessage};
-use nats_trace::trace::stitch::{MAX_PLACEHOLDER_BYTES, Problem, Stitcher, parent_hop, stitch};
+use nats_trace::trace::stitch::{Stitcher, parent_hop, stitch};
 use nats_trace_testkit::fuzzing::{
     FUZZ_DECODE_LIMIT, Scale, check_stitching, fuzz_decode, fuzz_parse, fuzz_stitch,
     fuzz_stitch_at, stitch_input,
@@ -133,29 +133,26 @@ fn stitch_reaches(name: &str, data: &[u8]) {
     }
 }
 
-/// One trace 20,000 hops deep, none of whose ancestors reported: placeholders for them all
-/// would hold about 400 MB of hop strings (what ran out of memory); they stay within the
-/// placeholder budget and the trace is shown detached.
+/// One trace 20,000 hops deep, none of whose ancestors reported: a placeholder each would
+/// hold about 400 MB of hop strings (what ran out of memory); they are one run now, whose
+/// hop text is no more than twice the received hop, and the trace is placed below it.
 fn deep_hop_without_ancestors(traces: &[TraceMessage]) {
     assert_eq!(traces.len(), 1, "{traces:?}");
     let hop = traces[0].hop();
     assert_eq!(hop.split('.').count(), 20_000);
     let graph = stitch(traces.to_vec());
     assert!(!graph.is_complete());
-    assert_eq!(graph.detached.len(), 1);
-    assert!(
-        graph
-            .problems
-            .iter()
-            .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
+    assert!(graph.detached.is_empty());
+    assert_eq!(
+        graph.missing_servers(),
+        20_000,
+        "the origin and 19,999 above"
     );
     let placeholder_bytes: usize = graph
-        .graph
-        .node_weights()
-        .filter(|n| n.is_missing())
-        .map(|n| n.hop.len())
+        .missing()
+        .map(|n| n.hop.len() + n.missing_run().map_or(0, |run| run.last_hop.len()))
         .sum();
-    assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
+    assert!(placeholder_bytes <= 2 * hop.len());
 }
 
 /// Two traces: a server at hop `h` and its parent, which arrived without an egress for `h`.
@@ -304,8 +301,8 @@ fn stitch_regressions_and_smoke() {
 /// The stitch fuzzer's first finding (out of memory, 2 GB, from a 4-byte input): a trace
 /// deep below servers that never reported got one placeholder per missing ancestor, each
 /// holding its whole hop — quadratic in the depth (a 20,000-deep hop alone needed 400 MB,
-/// and each further such trace as much again). Now bounded by `MAX_PLACEHOLDER_BYTES`:
-/// past it the trace is shown detached with a warning.
+/// and each further such trace as much again). Now a run of missing servers is one
+/// placeholder holding its first and last hop: memory and time follow the input.
 #[test]
 fn deep_traces_without_their_ancestors_stay_bounded() {
     let deep = |first: usize, depth: usize| {
@@ -321,34 +318,32 @@ fn deep_traces_without_their_ancestors_stay_bounded() {
         TraceMessage::from_json(json.to_string().as_bytes()).expect("parses")
     };
     let started = Instant::now();
-    // A moderately deep one fits: every missing ancestor is shown.
+    // The origin's placeholder, and one for the 499 servers between it and the trace.
     let graph = stitch([deep(1, 500)]);
+    assert_eq!(graph.missing().count(), 2);
     assert_eq!(
-        graph.missing().count(),
+        graph.missing().map(|n| n.missing_servers()).sum::<usize>(),
         500,
         "the origin and 499 servers above"
     );
     assert!(graph.detached.is_empty());
-    // Twenty 20,000-deep ones: over the bound, detached, the run stays small and fast.
+    // Twenty 20,000-deep ones: each placed below one run, the placeholders' hop text no
+    // more than twice the received hops.
     let traces: Vec<TraceMessage> = (2..22).map(|first| deep(first, 20_000)).collect();
     let graph = stitch(traces.clone());
-    assert_eq!(graph.detached.len(), 20);
+    assert!(graph.detached.is_empty());
     assert!(!graph.is_complete());
+    assert_eq!(graph.missing().count(), 21);
     assert_eq!(
-        graph
-            .problems
-            .iter()
-            .filter(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
-            .count(),
-        20
+        graph.missing().map(|n| n.missing_servers()).sum::<usize>(),
+        1 + 20 * 19_999
     );
     let placeholder_bytes: usize = graph
-        .graph
-        .node_weights()
-        .filter(|n| n.is_missing())
-        .map(|n| n.hop.len())
+        .missing()
+        .map(|n| n.hop.len() + n.missing_run().map_or(0, |run| run.last_hop.len()))
         .sum();
-    assert!(placeholder_bytes <= MAX_PLACEHOLDER_BYTES);
+    let received_bytes: usize = traces.iter().map(|t| t.hop().len()).sum();
+    assert!(placeholder_bytes <= 2 * received_bytes);
     check_stitching(traces, false);
     assert!(started.elapsed() < HANG, "took {:?}", started.elapsed());
 }

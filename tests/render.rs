@@ -51,31 +51,82 @@ fn error_line(run: &common::Run) -> &str {
 }
 
 #[test]
-fn not_json_is_an_error_naming_file_and_line() {
-    let mut text = lines_of("no-interest.jsonl").join("\n");
-    text.push_str("\nhello\n");
-    let (_dir, path) = temp_file("bad.jsonl", &text);
+fn a_line_that_is_not_json_is_a_warning_and_the_rest_is_rendered() {
+    let lines = lines_of("no-interest.jsonl");
+    let (_dir, clean) = temp_file("clean.jsonl", &lines.join("\n"));
+    let expected = render(&[clean.to_str().expect("path")]);
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+    let (_dir, path) = temp_file("bad.jsonl", &format!("{}\nhello\n", lines.join("\n")));
     let path = path.to_str().expect("path");
     let run = render(&[path]);
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, 0, "the tree itself is complete");
     assert_eq!(
-        error_line(&run),
-        format!("nats-trace: error: {path}:2: not JSON: expected value at line 1 column 1")
+        run.stderr,
+        format!("nats-trace: warning: {path}:2: not JSON: expected value at line 1 column 1\n")
+    );
+    assert_eq!(run.stdout, expected.stdout);
+}
+
+#[test]
+fn a_line_cut_short_is_a_warning_and_the_rest_is_rendered_incomplete() {
+    // A `--save` file whose third line was cut in the middle (a crash while writing).
+    let lines = lines_of("supercluster-leaf-chain.jsonl");
+    let mut cut = lines.clone();
+    cut[2] = lines[2][..lines[2].len() / 2].to_string();
+    let (_dir, path) = temp_file("cut.jsonl", &(cut.join("\n") + "\n"));
+    let path = path.to_str().expect("path");
+    let mut without = lines.clone();
+    without.remove(2);
+    let (_dir2, gap) = temp_file("gap.jsonl", &without.join("\n"));
+    let expected = render(&[gap.to_str().expect("path")]);
+    assert_eq!(expected.code, 3, "the server of the third line is missing");
+
+    for format in [
+        &[][..],
+        &["--json"][..],
+        &["--format", "dot"][..],
+        &["--format", "mermaid"][..],
+    ] {
+        let mut args = vec![path];
+        args.extend_from_slice(format);
+        let run = render(&args);
+        assert_eq!(run.code, 3, "{format:?}: {}", run.stderr);
+        let warnings: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(warnings.len(), 1, "{}", run.stderr);
+        assert!(
+            warnings[0].starts_with(&format!(
+                "nats-trace: warning: {path}:3: truncated JSON: EOF while parsing"
+            )),
+            "{}",
+            run.stderr
+        );
+        let mut args = vec![gap.to_str().expect("path")];
+        args.extend_from_slice(format);
+        assert_eq!(
+            run.stdout,
+            render(&args).stdout,
+            "{format:?}: every other line"
+        );
+    }
+    assert!(
+        expected.stdout.contains("!!! Missing trace: "),
+        "{}",
+        expected.stdout
     );
 }
 
 #[test]
-fn a_truncated_line_is_an_error_naming_file_and_line() {
+fn a_file_with_nothing_readable_is_an_error_naming_file_and_line() {
     let lines = lines_of("supercluster-leaf-chain.jsonl");
-    let text = format!("{}\n{}", lines[0], &lines[1][..60]);
-    let (_dir, path) = temp_file("cut.jsonl", &text);
+    let text = format!("{}\nhello\n", &lines[1][..60]);
+    let (_dir, path) = temp_file("garbage.jsonl", &text);
     let path = path.to_str().expect("path");
     let run = render(&[path]);
     assert_eq!(run.code, 2);
     assert_eq!(
         error_line(&run),
         format!(
-            "nats-trace: error: {path}:2: truncated JSON: EOF while parsing a string at line 1 column 60"
+            "nats-trace: error: {path}:1: truncated JSON: EOF while parsing a string at line 1 column 60"
         )
     );
 }

@@ -233,3 +233,68 @@ fn children_of_a_missing_parent_are_ordered_numerically() {
         .collect();
     assert_eq!(hop_order(&graph), expected);
 }
+
+/// A trace at `hop` from server `name`, reached over a route, with no egresses.
+fn remote(name: &str, hop: &str) -> TraceMessage {
+    TraceMessage::from_json(
+        format!(
+            r#"{{"server":{{"name":"{name}"}},"request":{{"header":{{"Nats-Trace-Hop":["{hop}"]}}}},"events":[{{"type":"in","ts":"2026-01-01T00:00:00Z","kind":1,"cid":1,"name":"above-{name}"}}]}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("synthetic")
+}
+
+#[test]
+fn runs_of_missing_servers_end_where_routes_part() {
+    // Received: the origin (which lists nothing), 1.1.1.1, 1.1.2 and 2.1.1.1 in any order;
+    // missing: 1 and 1.1 (a run, where the routes to 1.1.1.1 and 1.1.2 part), 1.1.1 (one
+    // server), 2, 2.1 and 2.1.1 (a run).
+    let origin = r#"{"server":{"name":"origin"},"request":{"header":{}},"events":[{"type":"in","ts":"2026-01-01T00:00:00Z","kind":0,"cid":1}]}"#;
+    let mut traces = vec![TraceMessage::from_json(origin.as_bytes()).expect("origin")];
+    traces.extend([
+        remote("a", "2.1.1.1"),
+        remote("b", "1.1.2"),
+        remote("c", "1.1.1.1"),
+    ]);
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+        let graph = stitch(order.iter().map(|&i| traces[i].clone()));
+        assert!(!graph.is_complete());
+        assert_eq!(
+            hop_order(&graph),
+            ["", "1", "1.1.1", "1.1.1.1", "1.1.2", "2", "2.1.1.1"],
+            "{order:?}"
+        );
+        let missing: Vec<(String, usize)> = graph
+            .missing()
+            .map(|n| (n.hop.to_string(), n.missing_servers()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                ("1".to_string(), 2),
+                ("1.1.1".to_string(), 1),
+                ("2".to_string(), 3)
+            ]
+        );
+        let text = tree(graph);
+        assert!(
+            text.contains(
+                "\n--> Router\n    !!! Missing trace: 2 servers at hops 1 … 1.1 did not report\n    --> Router\n        !!! Missing trace: server \"above-c\" at hop 1.1.1 did not report\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("!!! Missing trace: 3 servers at hops 2 … 2.1.1 did not report\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "INCOMPLETE: 6 server trace(s) did not arrive: 2 servers at hops 1 … 1.1, hop 1.1.1 \"above-c\", 3 servers at hops 2 … 2.1.1\n"
+            ),
+            "{text}"
+        );
+    }
+}

@@ -257,17 +257,10 @@ fn judge(case: &Case, live: &LiveTrace) -> CaseStatus {
         return CaseStatus::Error(why.clone());
     }
     if !live.report.complete {
-        let missing: Vec<String> = live
-            .report
-            .graph
-            .missing()
-            .map(|n| format!("hop {} {:?}", n.hop, n.server_name()))
-            .collect();
-        return CaseStatus::Incomplete(format!(
-            "{} server trace(s) did not arrive: {}",
-            missing.len(),
-            missing.join(", ")
-        ));
+        let summary = live.report.graph.missing_summary();
+        return CaseStatus::Incomplete(
+            summary.unwrap_or_else(|| "the trace is incomplete".to_string()),
+        );
     }
     let failures = expect::evaluate_all(&case.expectations, &live.report);
     if failures.is_empty() {

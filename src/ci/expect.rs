@@ -441,7 +441,10 @@ fn jetstream_listing(analysis: &Analysis) -> String {
 fn complete(graph: &TraceGraph) -> Option<String> {
     let missing: Vec<String> = graph
         .missing()
-        .map(|n| format!("hop {:?} {:?}", n.hop, n.server_name()))
+        .map(|n| match n.missing_run() {
+            Some(run) => run.to_string(),
+            None => format!("hop {:?} {:?}", n.hop.as_str(), n.server_name()),
+        })
         .collect();
     (!missing.is_empty()).then(|| format!("missing traces: {}", missing.join(", ")))
 }

@@ -97,3 +97,13 @@ fn report_expectations(expectations: &[Expectation], report: &TraceReport) -> Ou
         Outcome::ExpectationFailed
     }
 }
+
+/// One `nats-trace: warning:` line on stderr, its text neutralised (it can quote the
+/// network); a closed stderr is no reason to fail.
+pub(crate) fn print_warning(text: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "nats-trace: warning: {}",
+        crate::text::sanitize(text)
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::commands::{render_report, report_expectations};
+use crate::commands::{print_warning, render_report, report_expectations};
 use crate::error::{Error, Outcome};
 use crate::settings::{OutputOptions, RenderSettings};
 use crate::trace::capture;
@@ -16,9 +16,12 @@ pub(crate) fn run_render(
     output: &OutputOptions,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
-    let messages = capture::read_inputs(&render.files)?;
+    let inputs = capture::read_inputs(&render.files)?;
+    for warning in &inputs.warnings {
+        print_warning(warning);
+    }
     let mut stitcher = Stitcher::new();
-    for message in messages {
+    for message in inputs.messages {
         stitcher.add(message);
     }
     let complete = stitcher.is_complete();

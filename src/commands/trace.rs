@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::commands::{render_report, report_expectations};
+use crate::commands::{print_warning, render_report, report_expectations};
 use crate::error::{Error, Outcome};
 use crate::settings::{ConnectionOptions, OutputOptions, TraceSettings};
 use crate::trace::capture;
@@ -45,11 +45,7 @@ pub(crate) async fn run_trace(
 /// One `warning:` line on stderr per trace message that could not be used.
 fn print_warnings(live: &LiveTrace) {
     for warning in &live.warnings {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "nats-trace: warning: {}",
-            crate::text::sanitize(warning)
-        );
+        print_warning(warning);
     }
 }
 

@@ -343,7 +343,9 @@ fn server_lines(node: &ServerNode) -> (Vec<String>, Shape) {
         name => name.to_string(),
     };
     let mut lines = vec![name];
-    if !node.hop.is_empty() {
+    if let Some(run) = node.missing_run() {
+        lines = vec![run.servers_text(), run.hops_text()];
+    } else if !node.hop.is_empty() {
         lines.push(format!("hop {}", node.hop));
     }
     let shape = match &node.trace {

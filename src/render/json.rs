@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{Renderer, TraceReport};
 use crate::trace::analysis::{Analysis, Boundary, Outcome, StreamAction};
 use crate::trace::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
-use crate::trace::stitch::{Problem, ReportedError, ServerNode, Step, TraceGraph};
+use crate::trace::stitch::{MissingRun, Problem, ReportedError, ServerNode, Step, TraceGraph};
 
 /// The value of the document's `schema` field.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -171,6 +171,7 @@ impl<'a> AnalysisJson<'a> {
                 out.no_interest.push(Missing {
                     server: node.server_name(),
                     hop: &node.hop,
+                    run: None,
                 });
             }
             out.boundaries.extend(
@@ -210,6 +211,8 @@ impl<'a> StreamJson<'a> {
 struct Missing<'a> {
     server: &'a str,
     hop: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<MissingRun<'a>>,
 }
 
 #[derive(Serialize)]
@@ -228,9 +231,6 @@ impl<'a> ProblemJson<'a> {
             Problem::NoHop { server } => ("no_hop", server, None),
             Problem::NoIngress { server, hop } => ("no_ingress", server, Some(hop)),
             Problem::StrayEgressHop { server, hop } => ("stray_egress_hop", server, Some(hop)),
-            Problem::TooManyMissingAncestors { server, hop } => {
-                ("too_many_missing_ancestors", server, Some(hop))
-            }
         };
         ProblemJson {
             kind,
@@ -280,6 +280,8 @@ struct Node<'a> {
     server: Server<'a>,
     hop: &'a str,
     missing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<MissingRun<'a>>,
     detached: bool,
     /// How many servers this server says it forwarded the message to.
     hops: Option<u64>,
@@ -402,6 +404,7 @@ impl<'a> Document<'a> {
                 .map(|n| Missing {
                     server: n.server_name(),
                     hop: &n.hop,
+                    run: n.missing_run(),
                 })
                 .collect(),
             analysis: AnalysisJson::new(graph, report.analysis(), &order),
@@ -479,6 +482,7 @@ impl<'a> NodeBuilder<'a> {
             server: server(node),
             hop: &node.hop,
             missing: node.is_missing(),
+            run: node.missing_run(),
             detached: node.detached,
             hops: trace.map(|t| t.hops),
             outcome: analysis.outcome.name(),

@@ -383,20 +383,11 @@ impl<'a> TreeWriter<'a> {
                 writeln!(self.out, "  {line}")?;
             }
         }
-        let missing: Vec<&ServerNode> = self.graph.missing().collect();
-        if !missing.is_empty() {
-            let list = missing
-                .iter()
-                .map(|n| format!("hop {} {}", display_hop(&n.hop), go_quote(n.server_name())))
-                .collect::<Vec<_>>()
-                .join(", ");
+        if let Some(summary) = self.graph.missing_summary() {
             writeln!(
                 self.out,
                 "\n{}",
-                p.warning(&format!(
-                    "INCOMPLETE: {} server trace(s) did not arrive: {list}",
-                    missing.len()
-                ))
+                p.warning(&format!("INCOMPLETE: {summary}"))
             )?;
         }
         for problem in &self.graph.problems {
@@ -461,6 +452,12 @@ fn display_hop(hop: &str) -> String {
 }
 
 fn missing_line(node: &ServerNode) -> String {
+    if let Some(run) = node.missing_run() {
+        return format!(
+            "!!! Missing trace: {} did not report",
+            sanitize(&run.to_string())
+        );
+    }
     let who = if node.server_name().is_empty() {
         "an unknown server".to_string()
     } else {

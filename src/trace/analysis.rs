@@ -259,7 +259,7 @@ impl Analysis {
     pub fn of(graph: &TraceGraph) -> Analysis {
         let mut analysis = Analysis {
             nodes: Vec::with_capacity(graph.graph.node_count()),
-            missing: graph.missing().count(),
+            missing: graph.missing_servers(),
             errors: graph.error_count(),
             ..Analysis::default()
         };

@@ -7,7 +7,8 @@
 //! `{"subject":"_INBOX.x.1","headers":{"Content-Encoding":["snappy"]},"received_at":"…","trace":{…}}`;
 //! `trace` is the server's JSON exactly as it arrived (its `request.header` keeps
 //! `Nats-Trace-Hop`). A bare trace message (what `--raw` prints after `>>> `) is accepted
-//! wherever a saved line is. Unusable input is an [`Error::Input`] naming the file and line.
+//! wherever a saved line is. A line that cannot be used is a warning naming the file and line,
+//! and the others are still read; only input with nothing usable at all is an [`Error::Input`].
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -85,78 +86,128 @@ pub fn save_to_file(path: &Path, traces: &[ReceivedTrace]) -> Result<(), Error> 
         .map_err(fail)
 }
 
+/// What [`read_inputs`] found: every trace message it could read, in order, and one
+/// warning (naming the file, and the line or item) for each part it could not use.
+#[derive(Debug, Default, PartialEq)]
+pub struct Inputs {
+    pub messages: Vec<TraceMessage>,
+    pub warnings: Vec<String>,
+}
+
 /// Reads every file in turn (standard input when `files` is empty or for `-`) and returns
-/// all their trace messages in order.
-pub fn read_inputs(files: &[PathBuf]) -> Result<Vec<TraceMessage>, Error> {
+/// all their trace messages in order. A damaged line (a `--save` file cut short by a crash,
+/// say) or an unreadable file is a warning and the rest is still read; only when nothing at
+/// all could be read is it an error, the first problem found.
+pub fn read_inputs(files: &[PathBuf]) -> Result<Inputs, Error> {
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
-    let mut messages = Vec::new();
+    let mut inputs = Inputs::default();
     for path in files {
-        let (name, bytes) = if path.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
-            ("<stdin>".to_string(), bytes)
-        } else {
-            let name = sanitize(&path.display().to_string());
-            let bytes = std::fs::read(path)
-                .map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
-            (name, bytes)
-        };
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::Input(format!("{name}: not UTF-8 text ({e})")))?;
-        messages.extend(parse(&name, &text)?);
+        let read =
+            read_input(path).and_then(|(name, bytes)| parse_into(&name, &bytes, &mut inputs));
+        if let Err(e) = read {
+            inputs.warnings.push(e.to_string());
+        }
     }
-    Ok(messages)
+    if inputs.messages.is_empty() {
+        let first = inputs.warnings.into_iter().next();
+        return Err(Error::Input(
+            first.unwrap_or_else(|| "no trace messages".to_string()),
+        ));
+    }
+    Ok(inputs)
+}
+
+/// The display name and the bytes of one input (`-`: standard input).
+fn read_input(path: &Path) -> Result<(String, Vec<u8>), Error> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
+        return Ok(("<stdin>".to_string(), bytes));
+    }
+    let name = sanitize(&path.display().to_string());
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
+    Ok((name, bytes))
 }
 
 /// Parses the text of one input called `name`: a JSON array, `--raw` output (only its
-/// `>>> ` lines count), or JSON lines.
-pub fn parse(name: &str, text: &str) -> Result<Vec<TraceMessage>, Error> {
-    if text.trim().is_empty() {
+/// `>>> ` lines count), or JSON lines. Every message read is returned; a line or item that
+/// cannot be used is a warning. An error when the input as a whole is unusable.
+pub fn parse(name: &str, text: &[u8]) -> Result<Inputs, Error> {
+    let mut inputs = Inputs::default();
+    parse_into(name, text, &mut inputs)?;
+    Ok(inputs)
+}
+
+/// [`parse`] into `inputs`.
+fn parse_into(name: &str, text: &[u8], inputs: &mut Inputs) -> Result<(), Error> {
+    if text.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Input(format!(
             "{name}: empty input: no trace messages"
         )));
     }
-    let mut messages = Vec::new();
-    if text.trim_start().starts_with('[') {
-        let items: Vec<Box<RawValue>> = serde_json::from_str(text)
-            .map_err(|e| Error::Input(format!("{name}: {}", describe_json_error(&e))))?;
-        if items.is_empty() {
-            return Err(Error::Input(format!(
-                "{name}: empty JSON array: no trace messages"
-            )));
-        }
-        for (index, item) in items.iter().enumerate() {
-            let message = parse_one(item.get())
-                .map_err(|why| Error::Input(format!("{name}: item {}: {why}", index + 1)))?;
-            messages.push(message);
-        }
-        return Ok(messages);
+    let found = inputs.messages.len();
+    let problems = inputs.warnings.len();
+    if text.trim_ascii_start().starts_with(b"[") {
+        parse_array(name, text, inputs)?;
+    } else {
+        parse_lines(name, text, inputs);
     }
-    let raw_output = text.lines().any(|line| line.starts_with(RAW_PREFIX));
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
+    if inputs.messages.len() == found && inputs.warnings.len() == problems {
+        return Err(Error::Input(format!("{name}: no trace messages")));
+    }
+    Ok(())
+}
+
+/// A JSON array of trace messages (or saved lines); an item that is not one is a warning.
+fn parse_array(name: &str, text: &[u8], inputs: &mut Inputs) -> Result<(), Error> {
+    let items: Vec<Box<RawValue>> = serde_json::from_slice(text)
+        .map_err(|e| Error::Input(format!("{name}: {}", describe_json_error(&e))))?;
+    if items.is_empty() {
+        return Err(Error::Input(format!(
+            "{name}: empty JSON array: no trace messages"
+        )));
+    }
+    for (index, item) in items.iter().enumerate() {
+        match parse_one(item.get()) {
+            Ok(message) => inputs.messages.push(message),
+            Err(why) => inputs
+                .warnings
+                .push(format!("{name}: item {}: {why}", index + 1)),
+        }
+    }
+    Ok(())
+}
+
+/// JSON lines, or `--raw` output when any line starts with `>>> `; a line that is not a
+/// trace message (cut short, not JSON, not UTF-8) is a warning naming it.
+fn parse_lines(name: &str, text: &[u8], inputs: &mut Inputs) {
+    let lines = || text.split(|b| *b == b'\n');
+    let raw_output = lines().any(|line| line.starts_with(RAW_PREFIX.as_bytes()));
+    for (index, line) in lines().enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let body = if raw_output {
-            match line.strip_prefix(RAW_PREFIX) {
+            match line.strip_prefix(RAW_PREFIX.as_bytes()) {
                 Some(body) => body,
                 None => continue,
             }
-        } else if line.trim().is_empty() {
+        } else if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         } else {
             line
         };
-        let message =
-            parse_one(body).map_err(|why| Error::Input(format!("{name}:{}: {why}", index + 1)))?;
-        messages.push(message);
+        let message = std::str::from_utf8(body)
+            .map_err(|e| format!("not UTF-8 text ({e})"))
+            .and_then(parse_one);
+        match message {
+            Ok(message) => inputs.messages.push(message),
+            Err(why) => inputs.warnings.push(format!("{name}:{}: {why}", index + 1)),
+        }
     }
-    if messages.is_empty() {
-        return Err(Error::Input(format!("{name}: no trace messages")));
-    }
-    Ok(messages)
 }
 
 /// One saved line or bare trace message.
@@ -211,8 +262,13 @@ mod tests {
 
     const TRACE: &str = r#"{"server":{"name":"e1","id":"X","ver":"2.15.1"},"request":{"header":{"Nats-Trace-Dest":["_INBOX.a.1"]},"msgsize":3},"events":[{"type":"in","ts":"2026-01-01T00:00:00Z","kind":0,"cid":1,"acc":"$G","subj":"x"}]}"#;
 
+    /// The messages of `text`, or its first problem (an error or a warning).
     fn message(text: &str) -> Result<Vec<TraceMessage>, String> {
-        parse("f", text).map_err(|e| e.to_string())
+        let inputs = parse("f", text.as_bytes()).map_err(|e| e.to_string())?;
+        match inputs.warnings.into_iter().next() {
+            Some(warning) => Err(warning),
+            None => Ok(inputs.messages),
+        }
     }
 
     #[test]
@@ -251,6 +307,23 @@ mod tests {
         let raw = format!(">>> {TRACE}\r\nTracing message route to subject x\n\n>>> {TRACE}\n");
         assert_eq!(message(&raw), Ok(vec![one.clone(), one.clone()]));
         assert_eq!(message(&format!("\n{TRACE}\n\n")), Ok(vec![one]));
+    }
+
+    #[test]
+    fn a_damaged_line_is_a_warning_and_the_rest_is_read() {
+        let one = TraceMessage::from_json(TRACE.as_bytes()).expect("trace");
+        let mut bytes = format!("{TRACE}\n{}\n", &TRACE[..40]).into_bytes();
+        bytes.extend_from_slice(b"\xff\n");
+        bytes.extend_from_slice(TRACE.as_bytes());
+        let inputs = parse("f", &bytes).expect("readable");
+        assert_eq!(inputs.messages, vec![one.clone(), one]);
+        assert_eq!(
+            inputs.warnings,
+            vec![
+                "f:2: truncated JSON: EOF while parsing a string at line 1 column 40".to_string(),
+                "f:3: not UTF-8 text (invalid utf-8 sequence of 1 bytes from index 0)".to_string(),
+            ]
+        );
     }
 
     #[test]

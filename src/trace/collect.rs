@@ -14,6 +14,7 @@
 //! on Ctrl-C ([`Collected::interrupted`]), when the connection closes, and when more than
 //! [`MAX_TRACE_MESSAGES`] messages or [`MAX_COLLECTED_BYTES`] bytes arrived.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
@@ -75,8 +76,6 @@ pub struct Collected {
     pub stitcher: Stitcher,
     /// Messages that could not be decoded or parsed, one line each.
     pub warnings: Vec<String>,
-    /// How many times the message was published.
-    pub attempts: usize,
     /// Time from the first publish to the end of collection.
     pub elapsed: Duration,
     /// Set when the server refused the publish for lack of permission: the origin's trace
@@ -104,6 +103,7 @@ pub fn decode_and_parse(
     Ok((json, message))
 }
 
+/// One publish of the probe, to its own inbox subject, and what came back for it.
 struct Attempt {
     dest: String,
     published_at: Instant,
@@ -124,9 +124,15 @@ impl Attempt {
     }
 }
 
+/// Whether collection goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
 /// Publishes the probe and collects its trace messages until the tree is complete or the
 /// timeout passes.
-#[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
 pub async fn collect(
     conn: &mut Connection,
     probe: &Probe,
@@ -135,173 +141,354 @@ pub async fn collect(
     // Listen for Ctrl-C from now on: it ends the collection with what arrived.
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
-    let mut interruptible = true;
-    let mut interrupted = false;
+    let mut collector = Collector::new(conn, probe, log);
+    let mut subscription = collector.subscribe().await?;
+    collector.publish_attempt(true).await?;
+    collector.receive(&mut subscription, interrupt).await?;
+    collector.finish()
+}
 
-    let started = Instant::now();
-    let deadline = started + probe.timeout;
-    let prefix = conn.client.new_inbox();
-    let mut subscription = bounded(deadline, conn.client.subscribe(format!("{prefix}.*")))
+/// The state of one collection: the attempts published so far and what arrived for them.
+struct Collector<'a> {
+    conn: &'a mut Connection,
+    probe: &'a Probe,
+    log: &'a Verbose,
+    /// The inbox prefix; attempt *n* is traced to `PREFIX.n`.
+    prefix: String,
+    started: Instant,
+    deadline: Instant,
+    attempts: Vec<Attempt>,
+    warnings: Vec<String>,
+    publish_denied: Option<String>,
+    /// The first attempt whose tree is complete.
+    winner: Option<usize>,
+    /// False once a repeated publish failed: no more attempts.
+    can_retry: bool,
+    /// Trace messages and decompressed bytes received over all attempts, for the bounds.
+    received: usize,
+    received_bytes: usize,
+    interrupted: bool,
+}
+
+impl<'a> Collector<'a> {
+    fn new(conn: &'a mut Connection, probe: &'a Probe, log: &'a Verbose) -> Collector<'a> {
+        let started = Instant::now();
+        let prefix = conn.client.new_inbox();
+        Collector {
+            conn,
+            probe,
+            log,
+            prefix,
+            started,
+            deadline: started + probe.timeout,
+            attempts: Vec::new(),
+            warnings: Vec::new(),
+            publish_denied: None,
+            winner: None,
+            can_retry: true,
+            received: 0,
+            received_bytes: 0,
+            interrupted: false,
+        }
+    }
+
+    /// Subscribes to `PREFIX.*` and makes sure the server has the subscription.
+    async fn subscribe(&mut self) -> Result<async_nats::Subscriber, Error> {
+        let client = &self.conn.client;
+        let subscription = bounded(
+            self.deadline,
+            client.subscribe(format!("{}.*", self.prefix)),
+        )
         .await
         .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| Error::Connect(format!("cannot subscribe to the trace inbox: {e}")))?;
-    bounded(deadline, conn.client.flush())
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-        .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
-    log.say(format_args!("listening for trace messages on {prefix}.*"));
+        bounded(self.deadline, client.flush())
+            .await
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
+        self.log.say(format_args!(
+            "listening for trace messages on {}.*",
+            self.prefix
+        ));
+        Ok(subscription)
+    }
 
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut warnings = Vec::new();
-    let mut publish_denied: Option<String> = None;
-    let mut winner: Option<usize> = None;
-    let mut can_retry = true;
-    let mut received = 0usize;
-    let mut received_bytes = 0usize;
+    /// Publishes the next attempt to its own inbox subject; `flush` waits for the server.
+    async fn publish_attempt(&mut self, flush: bool) -> Result<(), Error> {
+        let dest = format!("{}.{}", self.prefix, self.attempts.len() + 1);
+        let headers = probe_headers(self.probe, &dest);
+        self.log.say(format_args!(
+            "publishing to {} with {TRACE_DEST_HEADER}: {dest}{}",
+            self.probe.subject,
+            if self.probe.deliver {
+                ""
+            } else {
+                ", trace only"
+            }
+        ));
+        self.attempts.push(Attempt::new(dest));
+        let client = &self.conn.client;
+        let subject = &self.probe.subject;
+        let publishing = client.publish_with_headers(
+            subject.clone(),
+            headers,
+            self.probe.payload.clone().into(),
+        );
+        bounded(self.deadline, publishing)
+            .await
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Connect(format!("cannot publish to {subject}: {e}")))?;
+        if !flush {
+            return Ok(());
+        }
+        bounded(self.deadline, client.flush())
+            .await
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Connect(format!("connection lost while publishing: {e}")))
+    }
 
-    publish(conn, probe, &prefix, &mut attempts, log, deadline, true).await?;
-
-    // The client reconnects quietly: a lost connection is noticed by looking at its state.
-    let mut health = tokio::time::interval(CONNECTION_CHECK);
-    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
-    while winner.is_none() {
-        let retry_at = next_retry(probe, &attempts).filter(|_| can_retry);
-        tokio::select! {
-            _ = health.tick() => {
-                if conn.client.connection_state() != async_nats::connection::State::Connected {
-                    log.say(format_args!("connection lost after {:?}", started.elapsed()));
-                    connection_lost(&attempts, &mut warnings)?;
-                    break;
+    /// Waits for trace messages, server errors, retries, the deadline and Ctrl-C until an
+    /// attempt is complete or collection must stop.
+    async fn receive(
+        &mut self,
+        subscription: &mut async_nats::Subscriber,
+        mut interrupt: Pin<&mut impl Future<Output = std::io::Result<()>>>,
+    ) -> Result<(), Error> {
+        let mut interruptible = true;
+        // The client reconnects quietly: a lost connection is noticed by looking at its state.
+        let mut health = tokio::time::interval(CONNECTION_CHECK);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while self.winner.is_none() {
+            let retry_at = self.next_retry();
+            let deadline = self.deadline;
+            let flow = tokio::select! {
+                _ = health.tick() => self.check_connection()?,
+                message = subscription.next() => self.on_message(message)?,
+                Some(error) = self.conn.server_errors.recv() => self.on_server_error(&error)?,
+                _ = sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
+                    self.retry().await
                 }
-            }
-            message = subscription.next() => {
-                let Some(message) = message else {
-                    connection_lost(&attempts, &mut warnings)?;
-                    break;
-                };
-                let subject = message.subject.to_string();
-                let Some(index) = attempts.iter().position(|a| a.dest == subject) else {
-                    continue;
-                };
-                received += 1;
-                // Checked before decoding: the last message kept may pass the byte bound by
-                // at most one message's size.
-                if received > MAX_TRACE_MESSAGES || received_bytes >= MAX_COLLECTED_BYTES {
-                    warnings.push(format!(
-                        "stopped collecting: more than {MAX_TRACE_MESSAGES} trace messages or {} MiB arrived; showing the first {}",
-                        MAX_COLLECTED_BYTES / (1024 * 1024),
-                        received - 1
-                    ));
-                    break;
+                _ = sleep_until(deadline.into()) => {
+                    self.log.say(format_args!("timeout after {:?}", self.probe.timeout));
+                    Flow::Stop
                 }
-                let headers: Vec<(String, String)> = message
-                    .headers
-                    .iter()
-                    .flat_map(|h| h.iter())
-                    .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
-                    .collect();
-                let encoding = headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
-                    .map(|(_, v)| v.as_str());
-                match decode_and_parse(encoding, &message.payload) {
-                    Ok((json, trace)) => {
-                        received_bytes = received_bytes.saturating_add(json.len());
-                        if publish_denied.is_none() {
-                            publish_denied = denied_by_trace(&trace, &probe.subject);
-                        }
-                        let attempt = &mut attempts[index];
-                        log.say(format_args!(
-                            "trace from server {:?} hop {:?} after {:?} (attempt {})",
-                            trace.server.name,
-                            trace.hop(),
-                            attempt.published_at.elapsed(),
-                            index + 1
-                        ));
-                        attempt.stitcher.add(trace);
-                        attempt.last_arrival = Some(Instant::now());
-                        attempt.traces.push(ReceivedTrace {
-                            subject,
-                            headers,
-                            json,
-                            received_at: SystemTime::now(),
-                        });
-                        if attempt.stitcher.is_complete() {
-                            winner = Some(index);
-                        }
-                    }
-                    Err(why) => warnings.push(format!("ignored a trace message on {subject}: {why}")),
+                signal = &mut interrupt, if interruptible => {
+                    // Without signal handling, Ctrl-C keeps its default effect.
+                    interruptible = signal.is_ok();
+                    self.on_interrupt(signal.is_ok())
                 }
-            }
-            Some(error) = conn.server_errors.recv() => {
-                log.say(format_args!("server error: {error}"));
-                match classify_server_error(&error, &probe.subject, &prefix) {
-                    ServerErrorKind::Fatal(why) => return Err(Error::Permission(why)),
-                    ServerErrorKind::PublishDenied(why) => publish_denied = Some(why),
-                    ServerErrorKind::Other => warnings.push(format!("server error: {error}")),
-                }
-            }
-            _ = sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
-                // Not flushed: waiting for the server's answer here would stop the loop from
-                // noticing arrivals, a lost connection or Ctrl-C.
-                if let Err(e) = publish(conn, probe, &prefix, &mut attempts, log, deadline, false).await {
-                    warnings.push(format!("could not publish again: {e}"));
-                    can_retry = false;
-                }
-            }
-            _ = sleep_until(deadline.into()) => {
-                log.say(format_args!("timeout after {:?}", probe.timeout));
+            };
+            if flow == Flow::Stop {
                 break;
             }
-            signal = &mut interrupt, if interruptible => {
-                if signal.is_ok() {
-                    log.say(format_args!("interrupted after {:?}", started.elapsed()));
-                    interrupted = true;
-                    break;
-                }
-                // No signal handling here: Ctrl-C keeps its default effect.
-                interruptible = false;
-            }
+        }
+        Ok(())
+    }
+
+    /// Stops when the client lost its connection.
+    fn check_connection(&mut self) -> Result<Flow, Error> {
+        if self.conn.client.connection_state() == async_nats::connection::State::Connected {
+            return Ok(Flow::Continue);
+        }
+        self.log.say(format_args!(
+            "connection lost after {:?}",
+            self.started.elapsed()
+        ));
+        connection_lost(&self.attempts, &mut self.warnings)?;
+        Ok(Flow::Stop)
+    }
+
+    /// One message on the inbox (`None`: the subscription ended with the connection).
+    fn on_message(&mut self, message: Option<async_nats::Message>) -> Result<Flow, Error> {
+        let Some(message) = message else {
+            connection_lost(&self.attempts, &mut self.warnings)?;
+            return Ok(Flow::Stop);
+        };
+        let subject = message.subject.to_string();
+        let Some(index) = self.attempts.iter().position(|a| a.dest == subject) else {
+            return Ok(Flow::Continue);
+        };
+        if !self.within_bounds() {
+            return Ok(Flow::Stop);
+        }
+        let headers = header_pairs(&message);
+        let encoding = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
+            .map(|(_, v)| v.as_str());
+        match decode_and_parse(encoding, &message.payload) {
+            Ok((json, trace)) => self.keep(index, subject, headers, json, trace),
+            Err(why) => self
+                .warnings
+                .push(format!("ignored a trace message on {subject}: {why}")),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Counts one more trace message; false (with a warning) once the bounds are passed.
+    /// Checked before decoding: the last message kept may pass the byte bound by at most one
+    /// message's size.
+    fn within_bounds(&mut self) -> bool {
+        self.received += 1;
+        if self.received <= MAX_TRACE_MESSAGES && self.received_bytes < MAX_COLLECTED_BYTES {
+            return true;
+        }
+        self.warnings.push(format!(
+            "stopped collecting: more than {MAX_TRACE_MESSAGES} trace messages or {} MiB arrived; showing the first {}",
+            MAX_COLLECTED_BYTES / (1024 * 1024),
+            self.received - 1
+        ));
+        false
+    }
+
+    /// Adds a decoded trace message to attempt `index`; that attempt wins when its tree is
+    /// complete.
+    fn keep(
+        &mut self,
+        index: usize,
+        subject: String,
+        headers: Vec<(String, String)>,
+        json: String,
+        trace: TraceMessage,
+    ) {
+        self.received_bytes = self.received_bytes.saturating_add(json.len());
+        if self.publish_denied.is_none() {
+            self.publish_denied = denied_by_trace(&trace, &self.probe.subject);
+        }
+        let attempt = &mut self.attempts[index];
+        self.log.say(format_args!(
+            "trace from server {:?} hop {:?} after {:?} (attempt {})",
+            trace.server.name,
+            trace.hop(),
+            attempt.published_at.elapsed(),
+            index + 1
+        ));
+        attempt.stitcher.add(trace);
+        attempt.last_arrival = Some(Instant::now());
+        attempt.traces.push(ReceivedTrace {
+            subject,
+            headers,
+            json,
+            received_at: SystemTime::now(),
+        });
+        if attempt.stitcher.is_complete() {
+            self.winner = Some(index);
         }
     }
 
-    let elapsed = started.elapsed();
-    let count = attempts.len();
-    let chosen = winner.unwrap_or_else(|| best_attempt(&attempts));
-    let attempt = attempts.swap_remove(chosen);
-    if interrupted {
-        warnings.push(format!(
-            "interrupted: showing the {} trace message(s) received so far",
-            attempt.traces.len()
-        ));
-    } else if attempt.stitcher.is_empty() {
-        if let Some(why) = publish_denied {
-            return Err(Error::Permission(why));
+    /// An error the server reported on the connection: fatal when it denies the inbox,
+    /// remembered when it denies the publish, else a warning.
+    fn on_server_error(&mut self, error: &str) -> Result<Flow, Error> {
+        self.log.say(format_args!("server error: {error}"));
+        match classify_server_error(error, &self.probe.subject, &self.prefix) {
+            ServerErrorKind::Fatal(why) => return Err(Error::Permission(why)),
+            ServerErrorKind::PublishDenied(why) => self.publish_denied = Some(why),
+            ServerErrorKind::Other => self.warnings.push(format!("server error: {error}")),
         }
-        let mut detail = crate::duration::go_string_of(probe.timeout);
-        if let Some(first) = warnings.first() {
+        Ok(Flow::Continue)
+    }
+
+    /// Publishes another attempt. Not flushed: waiting for the server's answer here would
+    /// stop the loop from noticing arrivals, a lost connection or Ctrl-C.
+    async fn retry(&mut self) -> Flow {
+        if let Err(e) = self.publish_attempt(false).await {
+            self.warnings.push(format!("could not publish again: {e}"));
+            self.can_retry = false;
+        }
+        Flow::Continue
+    }
+
+    /// Ctrl-C (`received`) ends the collection; a failed signal listener changes nothing.
+    fn on_interrupt(&mut self, received: bool) -> Flow {
+        if !received {
+            return Flow::Continue;
+        }
+        self.log.say(format_args!(
+            "interrupted after {:?}",
+            self.started.elapsed()
+        ));
+        self.interrupted = true;
+        Flow::Stop
+    }
+
+    /// When to publish the next attempt, if ever.
+    fn next_retry(&self) -> Option<Instant> {
+        if !self.can_retry {
+            return None;
+        }
+        next_retry(self.probe, &self.attempts)
+    }
+
+    /// The chosen attempt's traces, or the error when nothing usable arrived.
+    fn finish(mut self) -> Result<Collected, Error> {
+        let elapsed = self.started.elapsed();
+        let count = self.attempts.len();
+        let chosen = self.winner.unwrap_or_else(|| best_attempt(&self.attempts));
+        let attempt = self.attempts.swap_remove(chosen);
+        if self.interrupted {
+            self.warnings.push(format!(
+                "interrupted: showing the {} trace message(s) received so far",
+                attempt.traces.len()
+            ));
+        } else if attempt.stitcher.is_empty() {
+            return Err(self.nothing_arrived());
+        }
+        self.log.say(format_args!(
+            "{} trace message(s) in {:?}, attempt {} of {}, complete: {}",
+            attempt.traces.len(),
+            elapsed,
+            chosen + 1,
+            count,
+            attempt.stitcher.is_complete()
+        ));
+        Ok(Collected {
+            traces: attempt.traces,
+            stitcher: attempt.stitcher,
+            warnings: self.warnings,
+            elapsed,
+            publish_denied: self.publish_denied,
+            interrupted: self.interrupted,
+        })
+    }
+
+    /// The error when no trace message arrived: the refused publish, else the timeout with
+    /// the first warning.
+    fn nothing_arrived(self) -> Error {
+        if let Some(why) = self.publish_denied {
+            return Error::Permission(why);
+        }
+        let mut detail = crate::duration::go_string_of(self.probe.timeout);
+        if let Some(first) = self.warnings.first() {
             detail.push_str(&format!(" ({first})"));
         }
-        return Err(Error::NothingArrived(detail));
+        Error::NothingArrived(detail)
     }
-    log.say(format_args!(
-        "{} trace message(s) in {:?}, attempt {} of {}, complete: {}",
-        attempt.traces.len(),
-        elapsed,
-        chosen + 1,
-        count,
-        attempt.stitcher.is_complete()
-    ));
-    Ok(Collected {
-        traces: attempt.traces,
-        stitcher: attempt.stitcher,
-        warnings,
-        attempts: count,
-        elapsed,
-        publish_denied,
-        interrupted,
-    })
+}
+
+/// The NATS headers of `message` as (name, value) pairs.
+fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
+    message
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// The probe's own headers and the trace headers for an attempt traced to `dest`.
+fn probe_headers(probe: &Probe, dest: &str) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    for (key, value) in &probe.headers {
+        headers.append(key.as_str(), value.as_str());
+    }
+    headers.insert(TRACE_DEST_HEADER, dest);
+    if !probe.deliver {
+        headers.insert(TRACE_ONLY_HEADER, "true");
+    }
+    if let Some(encoding) = probe.compression.accept_encoding() {
+        headers.insert(ACCEPT_ENCODING_HEADER, encoding);
+    }
+    headers
 }
 
 /// The connection closed while collecting: an error when nothing arrived yet, else a warning
@@ -335,51 +522,6 @@ fn denied_by_trace(trace: &TraceMessage, subject: &str) -> Option<String> {
             crate::text::sanitize(error)
         )
     })
-}
-
-async fn publish(
-    conn: &Connection,
-    probe: &Probe,
-    prefix: &str,
-    attempts: &mut Vec<Attempt>,
-    log: &Verbose,
-    deadline: Instant,
-    flush: bool,
-) -> Result<(), Error> {
-    let dest = format!("{prefix}.{}", attempts.len() + 1);
-    let mut headers = async_nats::HeaderMap::new();
-    for (key, value) in &probe.headers {
-        headers.append(key.as_str(), value.as_str());
-    }
-    headers.insert(TRACE_DEST_HEADER, dest.as_str());
-    if !probe.deliver {
-        headers.insert(TRACE_ONLY_HEADER, "true");
-    }
-    if let Some(encoding) = probe.compression.accept_encoding() {
-        headers.insert(ACCEPT_ENCODING_HEADER, encoding);
-    }
-    log.say(format_args!(
-        "publishing to {} with {TRACE_DEST_HEADER}: {dest}{}",
-        probe.subject,
-        if probe.deliver { "" } else { ", trace only" }
-    ));
-    attempts.push(Attempt::new(dest));
-    let publishing = conn.client.publish_with_headers(
-        probe.subject.clone(),
-        headers,
-        probe.payload.clone().into(),
-    );
-    bounded(deadline, publishing)
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-        .map_err(|e| Error::Connect(format!("cannot publish to {}: {e}", probe.subject)))?;
-    if !flush {
-        return Ok(());
-    }
-    bounded(deadline, conn.client.flush())
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-        .map_err(|e| Error::Connect(format!("connection lost while publishing: {e}")))
 }
 
 /// When to publish another attempt, if ever.

@@ -5,11 +5,13 @@
 //! tree rooted at the origin server (the trace whose ingress is a client connection), each
 //! server hanging under the egress whose `hop` equals its `Nats-Trace-Hop`. A server whose
 //! trace never arrived becomes a placeholder node marked missing, so no received trace is
-//! dropped; traces that cannot be placed (a second origin, a repeated hop, no hop at all) are
+//! dropped; a run of such servers in a row (the ancestors of a deep trace) is one placeholder
+//! that says how many and which hops, so the graph stays as big as its input. Traces that
+//! cannot be placed (a second origin, a repeated hop, no hop at all) are
 //! kept as detached nodes with a [`Problem`] saying why.
 
 use compact_str::CompactString;
-use foldhash::{HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 
 use petgraph::Direction;
 use petgraph::graph::DiGraph;
@@ -19,15 +21,6 @@ use crate::trace::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
 use crate::trace::hop::HopMap;
 pub use crate::trace::hop::{compare_hops, parent_hop};
 pub use petgraph::graph::NodeIndex;
-
-/// The most bytes of hop text spent on placeholders for servers above a received trace that
-/// never reported (the ancestors of a deep trace). Each placeholder holds its whole hop, so a
-/// trace at depth *d* whose ancestors are all missing needs about *d*² bytes; past this bound
-/// (thousands of missing servers in a row) the trace is shown detached instead.
-pub const MAX_PLACEHOLDER_BYTES: usize = 32 * 1024 * 1024;
-
-/// What one placeholder costs besides its hop text, for [`MAX_PLACEHOLDER_BYTES`].
-const PLACEHOLDER_OVERHEAD: usize = 256;
 
 /// Something about the received traces that does not fit one tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +35,6 @@ pub enum Problem {
     NoIngress { server: String, hop: String },
     /// An egress whose hop does not continue its own server's hop.
     StrayEgressHop { server: String, hop: String },
-    /// A trace so deep below servers that never reported that showing each of them would
-    /// exceed [`MAX_PLACEHOLDER_BYTES`].
-    TooManyMissingAncestors { server: String, hop: String },
 }
 
 /// A hop for a one-line message: long ones are cut, with their length said.
@@ -88,11 +78,6 @@ impl std::fmt::Display for Problem {
                 "server {server:?} reports an egress with hop {} that does not continue its own hop",
                 short_hop(hop)
             ),
-            Problem::TooManyMissingAncestors { server, hop } => write!(
-                f,
-                "the trace from server {server:?} (hop {}) is below too many servers that did not report; shown detached",
-                short_hop(hop)
-            ),
         }
     }
 }
@@ -119,9 +104,83 @@ pub struct ServerNode {
 struct Unusual {
     /// For a missing server: the name its neighbours know it by (may be empty).
     expected_name: CompactString,
+    /// For a placeholder standing for several missing servers in a row: how many, and the
+    /// hop of the last (the node's `hop` is the first's).
+    run: Option<RunInfo>,
     /// Egresses standing for children that arrived but were not listed; they follow the
     /// reported ones.
     synthetic: Vec<Egress>,
+}
+
+/// What a placeholder for a run of missing servers keeps besides its first hop.
+#[derive(Debug, Clone, PartialEq)]
+struct RunInfo {
+    count: usize,
+    last: CompactString,
+}
+
+/// A placeholder standing for `servers` servers in a row that did not report: the first at
+/// `first_hop` (the node's hop), each the parent of the next, the last at `last_hop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MissingRun<'a> {
+    pub servers: usize,
+    pub first_hop: &'a str,
+    pub last_hop: &'a str,
+}
+
+impl MissingRun<'_> {
+    /// `4,999 servers`.
+    pub fn servers_text(&self) -> String {
+        format!("{} servers", with_commas(self.servers))
+    }
+
+    /// `hops 1 … 1.1.1.1`, each hop shortened to about [`SHORT_HOP`] bytes.
+    pub fn hops_text(&self) -> String {
+        format!(
+            "hops {} … {}",
+            shortened(self.first_hop),
+            shortened(self.last_hop)
+        )
+    }
+}
+
+/// `4,999 servers at hops 1 … 1.1.1.1` (not sanitized).
+impl std::fmt::Display for MissingRun<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.servers_text(), self.hops_text())
+    }
+}
+
+/// About how many bytes of a long hop a one-line summary shows.
+pub const SHORT_HOP: usize = 48;
+
+/// A hop for one line: a long one keeps its start and end around `…`.
+fn shortened(hop: &str) -> std::borrow::Cow<'_, str> {
+    if hop.len() <= SHORT_HOP {
+        return hop.into();
+    }
+    let mut head = SHORT_HOP * 2 / 3;
+    while !hop.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = hop.len() - SHORT_HOP / 3;
+    while !hop.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…{}", &hop[..head], &hop[tail..]).into()
+}
+
+/// `1234567` → `1,234,567`.
+fn with_commas(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The positions of a trace's egress events among its events, found once per trace.
@@ -201,6 +260,48 @@ impl ServerNode {
         self.unusual
             .as_ref()
             .map_or("", |unusual| unusual.expected_name.as_str())
+    }
+
+    /// For a placeholder standing for more than one missing server in a row: how many and
+    /// their hops. A single missing server has none.
+    pub fn missing_run(&self) -> Option<MissingRun<'_>> {
+        self.run().map(|run| MissingRun {
+            servers: run.count,
+            first_hop: &self.hop,
+            last_hop: &run.last,
+        })
+    }
+
+    /// How many servers that did not report this node stands for: 0 for a received trace,
+    /// 1 for a placeholder, more for a run.
+    pub fn missing_servers(&self) -> usize {
+        match (&self.trace, self.run()) {
+            (Some(_), _) => 0,
+            (None, Some(run)) => run.count,
+            (None, None) => 1,
+        }
+    }
+
+    /// For a server that did not report: `hop 1 "leaf"`, or for a run how many servers at
+    /// which hops; neutralised for printing.
+    pub fn describe_missing(&self) -> String {
+        match self.missing_run() {
+            Some(run) => crate::text::sanitize(&run.to_string()),
+            None if self.hop.is_empty() => {
+                format!("hop (origin) {}", crate::text::go_quote(self.server_name()))
+            }
+            None => format!(
+                "hop {} {}",
+                crate::text::sanitize(&self.hop),
+                crate::text::go_quote(self.server_name())
+            ),
+        }
+    }
+
+    fn run(&self) -> Option<&RunInfo> {
+        self.unusual
+            .as_ref()
+            .and_then(|unusual| unusual.run.as_ref())
     }
 
     fn unusual(&mut self) -> &mut Unusual {
@@ -376,24 +477,41 @@ impl TraceGraph {
         }
     }
 
-    /// Every node: the tree from the root, then each detached node.
+    /// Every node, in the order they were made (petgraph index order): the root, the placed
+    /// traces in arrival order, the placeholders, then the detached traces. For display
+    /// order, use [`TraceGraph::walk`].
     pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + '_ {
         self.graph.node_indices()
     }
 
-    /// True when every expected server trace arrived: no node is missing and no trace had to
-    /// be detached for lack of room for its missing ancestors.
+    /// True when every expected server trace arrived: no node is missing.
     pub fn is_complete(&self) -> bool {
         self.tally.missing.is_empty()
-            && !self
-                .problems
-                .iter()
-                .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }))
     }
 
-    /// Servers whose trace did not arrive.
+    /// Placeholders for servers whose trace did not arrive, in node order; a placeholder may
+    /// stand for a run of several (see [`ServerNode::missing_run`]).
     pub fn missing(&self) -> impl Iterator<Item = &ServerNode> {
         self.tally.missing.iter().map(|&ix| &self.graph[ix])
+    }
+
+    /// How many servers did not report (a run counts each of its servers).
+    pub fn missing_servers(&self) -> usize {
+        self.missing().map(ServerNode::missing_servers).sum()
+    }
+
+    /// `2 server trace(s) did not arrive: hop 1 "leaf", 4,999 servers at hops …`, safe to
+    /// print; `None` when every trace arrived. The tree's `INCOMPLETE:` line and `check`'s
+    /// incomplete cases say the same.
+    pub fn missing_summary(&self) -> Option<String> {
+        let list: Vec<String> = self.missing().map(ServerNode::describe_missing).collect();
+        (!list.is_empty()).then(|| {
+            format!(
+                "{} server trace(s) did not arrive: {}",
+                with_commas(self.missing_servers()),
+                list.join(", ")
+            )
+        })
     }
 
     /// The origin ingress timestamp, the reference for relative times.
@@ -634,11 +752,6 @@ impl Stitcher {
         }
     }
 
-    /// Problems found so far.
-    pub fn problems(&self) -> &[Problem] {
-        &self.problems
-    }
-
     /// Takes one trace message.
     pub fn add(&mut self, trace: TraceMessage) {
         let index = self.received.len();
@@ -771,22 +884,62 @@ impl Stitcher {
         }
     }
 
-    /// Builds the route tree from everything taken.
-    #[allow(clippy::too_many_lines)] // TODO(issue 12): split into named steps
+    /// Builds the route tree from everything taken: a node per placed trace, placeholders
+    /// for the servers that did not report (one per run of missing ancestors, one per
+    /// announced hop whose trace did not arrive), the edges, the names of missing servers,
+    /// then the detached traces.
     pub fn finish(self) -> TraceGraph {
         let Stitcher {
-            mut received,
-            mut tally,
+            received,
+            tally,
             origin,
             by_hop,
-            mut detached,
-            mut problems,
+            detached,
+            problems,
             waiting_for_parent,
             ..
         } = self;
+        let mut build = Build::new(received, tally, by_hop, origin, &detached);
+        if waiting_for_parent > 0 {
+            build.add_missing_ancestors();
+        }
+        build.add_unreported();
+        build.link();
+        build.name_missing();
+        build.into_graph(detached, problems)
+    }
+}
+
+/// A [`TraceGraph`] under construction in [`Stitcher::finish`].
+struct Build {
+    graph: DiGraph<ServerNode, usize>,
+    root: NodeIndex,
+    received: Vec<Received>,
+    tally: Tally,
+    by_hop: HopMap<HopState>,
+    /// The node of each placed trace, by arrival index.
+    node_of_trace: Vec<Option<NodeIndex>>,
+    /// The trace each node holds, by node index (`None`: a placeholder).
+    trace_of_node: Vec<Option<usize>>,
+    /// Placeholders by their (first) hop.
+    placeholders: HopMap<NodeIndex>,
+    /// The parent of each node placed below a server that did not report, as worked out by
+    /// [`Build::add_missing_ancestors`].
+    below_missing: HashMap<NodeIndex, NodeIndex>,
+}
+
+impl Build {
+    /// The root (the origin's node, or a placeholder for it) and a node per placed remote
+    /// trace, in arrival order.
+    fn new(
+        mut received: Vec<Received>,
+        mut tally: Tally,
+        by_hop: HopMap<HopState>,
+        origin: Option<usize>,
+        detached: &[usize],
+    ) -> Build {
         let count = received.len();
         let mut graph: DiGraph<ServerNode, usize> = DiGraph::with_capacity(count + 1, count);
-
         let root = graph.add_node(match origin {
             Some(i) => received[i].take_node(false),
             None => make_node(
@@ -799,144 +952,129 @@ impl Stitcher {
         if graph[root].is_missing() {
             tally.missing.push(root);
         }
-
-        // Placed remote traces, in arrival order.
         let mut is_detached = vec![false; count];
-        for &i in &detached {
+        for &i in detached {
             is_detached[i] = true;
         }
-        let mut placed: Vec<usize> = (0..count)
-            .filter(|&i| Some(i) != origin && !is_detached[i])
-            .collect();
-        // Placeholders for missing ancestors are only needed when a trace waits for its
-        // parent; those whose missing ancestors would not fit in the placeholder budget join
-        // the detached ones.
-        let too_deep = if waiting_for_parent == 0 {
-            HashSet::new()
-        } else {
-            let pairs: Vec<(usize, &str)> = placed
-                .iter()
-                .map(|&i| (i, received[i].hop.as_str()))
-                .collect();
-            over_placeholder_budget(&pairs)
-        };
-        if !too_deep.is_empty() {
-            for &index in placed.iter().filter(|i| too_deep.contains(*i)) {
-                let server = received[index]
-                    .trace
-                    .as_ref()
-                    .map(|t| t.server.name.to_string())
-                    .unwrap_or_default();
-                problems.push(Problem::TooManyMissingAncestors {
-                    server,
-                    hop: received[index].hop.to_string(),
-                });
-                detached.push(index);
-            }
-            placed.retain(|i| !too_deep.contains(i));
-        }
-
-        // A node per placed trace; `trace_of_node` says which trace each node holds.
         let mut node_of_trace: Vec<Option<NodeIndex>> = vec![None; count];
         let mut trace_of_node: Vec<Option<usize>> = Vec::with_capacity(count + 1);
         trace_of_node.push(origin);
         if let Some(i) = origin {
             node_of_trace[i] = Some(root);
         }
-        for &index in &placed {
-            let ix = graph.add_node(received[index].take_node(false));
-            node_of_trace[index] = Some(ix);
+        for index in (0..count).filter(|&i| Some(i) != origin && !is_detached[i]) {
+            node_of_trace[index] = Some(graph.add_node(received[index].take_node(false)));
             trace_of_node.push(Some(index));
         }
-        let mut nodes = NodesByHop {
+        Build {
+            graph,
             root,
-            by_hop: &by_hop,
-            node_of_trace: &node_of_trace,
+            received,
+            tally,
+            by_hop,
+            node_of_trace,
+            trace_of_node,
             placeholders: HopMap::default(),
-        };
-        // Placeholders for parents that never arrived, walking up from each received trace
-        // until an existing node: each placeholder is made once.
-        if waiting_for_parent > 0 {
-            for &index in &placed {
-                let Some(ix) = node_of_trace[index] else {
-                    continue;
-                };
-                let mut child = graph[ix].hop.clone();
-                loop {
-                    let parent = parent_hop(&child);
-                    if nodes.get(parent).is_some() {
-                        break;
-                    }
-                    let parent = CompactString::from(parent);
-                    let ix = graph.add_node(make_node(
-                        None,
-                        parent.clone(),
-                        EgressEvents::default(),
-                        false,
-                    ));
-                    tally.missing.push(ix);
-                    trace_of_node.push(None);
-                    nodes.placeholders.insert(parent.clone(), ix);
-                    child = parent;
-                }
-            }
+            below_missing: HashMap::new(),
         }
-        // Where each hop was announced: the node and index of the egress with that hop.
-        let announcer = |a: &Announcement| node_of_trace[a.trace].map(|ix| (ix, a.egress));
-        // Placeholders for egresses whose server never reported, in egress order (a trace
-        // detached for the placeholder budget arrived but has no node: it gets one too).
-        let mut unreported: Vec<(&CompactString, (NodeIndex, usize))> = by_hop
+    }
+
+    /// The node of the root or of the placed trace received with `hop`.
+    fn placed(&self, hop: &str) -> Option<NodeIndex> {
+        if hop.is_empty() {
+            return Some(self.root);
+        }
+        self.by_hop
+            .get(hop)
+            .and_then(|state| state.trace)
+            .and_then(|i| self.node_of_trace[i])
+    }
+
+    /// A placeholder node for a server (or a run of servers) that did not report.
+    fn add_placeholder(&mut self, hop: CompactString, run: Option<RunInfo>) -> NodeIndex {
+        let mut node = make_node(None, hop.clone(), EgressEvents::default(), false);
+        if run.is_some() {
+            node.unusual().run = run;
+        }
+        let ix = self.graph.add_node(node);
+        self.tally.missing.push(ix);
+        self.trace_of_node.push(None);
+        self.placeholders.insert(hop, ix);
+        ix
+    }
+
+    /// Placeholders for the servers above placed traces that never reported: one per run
+    /// of them, so that a trace thousands of hops below the last server that reported
+    /// costs one node, not one per hop (see [`plan_missing_ancestors`]).
+    fn add_missing_ancestors(&mut self) {
+        let root = self.root;
+        let placed: Vec<NodeIndex> = (self.node_of_trace.iter().flatten().copied())
+            .filter(|&ix| ix != root)
+            .collect();
+        let plan = plan_missing_ancestors(&self.graph, self.root, placed);
+        let mut made = Vec::with_capacity(plan.placeholders.len());
+        for placeholder in &plan.placeholders {
+            let run = (placeholder.count > 1).then(|| RunInfo {
+                count: placeholder.count,
+                last: placeholder.last.clone(),
+            });
+            made.push(self.add_placeholder(placeholder.first.clone(), run));
+        }
+        let resolve = |at: Planned| match at {
+            Planned::Node(ix) => ix,
+            Planned::Placeholder(i) => made[i],
+        };
+        for (i, placeholder) in plan.placeholders.iter().enumerate() {
+            self.below_missing
+                .insert(made[i], resolve(placeholder.parent));
+        }
+        for (child, parent) in plan.parents {
+            self.below_missing.insert(child, resolve(parent));
+        }
+    }
+
+    /// Placeholders for egresses whose server never reported, in egress order (hops given
+    /// a placeholder as a missing ancestor already have one).
+    fn add_unreported(&mut self) {
+        let mut unreported: Vec<(CompactString, (NodeIndex, usize))> = self
+            .by_hop
             .iter()
-            .filter_map(|(hop, state)| state.announcement.map(|a| (hop, state.trace, a)))
-            .filter(|(hop, trace, a)| {
-                // Only a hop whose trace did not arrive (or was detached) can lack a node;
-                // the lookup also skips hops given a placeholder as a missing parent above.
-                a.expects_trace
-                    && (trace.is_none() || !too_deep.is_empty())
-                    && nodes.get(hop).is_none()
-            })
-            .filter_map(|(hop, _, a)| announcer(&a).map(|at| (hop, at)))
+            .filter(|(hop, state)| state.trace.is_none() && !self.placeholders.contains_key(*hop))
+            .filter_map(|(hop, state)| state.announcement.map(|a| (hop, a)))
+            .filter(|(_, a)| a.expects_trace)
+            .filter_map(|(hop, a)| self.announcer(&a).map(|at| (hop.clone(), at)))
             .collect();
         unreported.sort_unstable_by_key(|(_, at)| *at);
         for (hop, (parent, index)) in unreported {
-            let mut node = make_node(None, hop.clone(), EgressEvents::default(), false);
-            node.unusual().expected_name = graph[parent]
+            let expected_name = self.graph[parent]
                 .egress(index)
                 .map(|e| e.egress.name.clone())
                 .unwrap_or_default();
-            let ix = graph.add_node(node);
-            tally.missing.push(ix);
-            trace_of_node.push(None);
-            nodes.placeholders.insert(hop.clone(), ix);
+            let ix = self.add_placeholder(hop, None);
+            self.graph[ix].unusual().expected_name = expected_name;
         }
-        // Link every non-root node to its parent through the egress that announced it, or,
-        // when the parent is missing or did not list it, through a synthetic egress; those
-        // are added per parent in hop order.
+    }
+
+    /// The node and egress index that announced a hop.
+    fn announcer(&self, a: &Announcement) -> Option<(NodeIndex, usize)> {
+        self.node_of_trace[a.trace].map(|ix| (ix, a.egress))
+    }
+
+    /// Links every non-root node to its parent through the egress that announced it, or,
+    /// when the parent is missing or did not list it, through a synthetic egress; those are
+    /// added per parent in hop order.
+    fn link(&mut self) {
         let mut unlisted: Vec<(NodeIndex, NodeIndex)> = Vec::new();
-        for (position, trace) in trace_of_node.iter().enumerate().skip(1) {
+        for position in 1..self.trace_of_node.len() {
             let child = NodeIndex::new(position);
-            let at = match trace {
-                Some(index) => received[*index]
-                    .link
-                    .and_then(|(t, e)| node_of_trace[t].map(|p| (p, e))),
-                None => by_hop
-                    .get(graph[child].hop.as_str())
-                    .and_then(|state| state.announcement.as_ref())
-                    .and_then(announcer),
-            };
-            match at {
+            match self.announced_parent(child) {
                 Some((parent, index)) => {
-                    graph.add_edge(parent, child, index);
+                    self.graph.add_edge(parent, child, index);
                 }
-                None => {
-                    // Placeholders were made for every missing parent, so the lookup finds
-                    // one; the root stands in should that ever not hold.
-                    let parent = nodes.get(parent_hop(&graph[child].hop));
-                    debug_assert!(parent.is_some(), "no parent node for {}", graph[child].hop);
-                    unlisted.push((parent.unwrap_or(root), child));
-                }
+                None => unlisted.push((self.unlisted_parent(child), child)),
             }
         }
+        let graph = &self.graph;
         unlisted.sort_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| {
                 compare_hops(
@@ -946,21 +1084,55 @@ impl Stitcher {
             })
         });
         for (parent, child) in unlisted {
-            let egress = synthetic_egress(&graph[child], &graph[child].hop);
-            tally.kinds[Tally::slot(egress.kind)] += 1;
-            let parent_node = &mut graph[parent];
+            let egress = synthetic_egress(&self.graph[child], &self.graph[child].hop);
+            self.tally.kinds[Tally::slot(egress.kind)] += 1;
+            let parent_node = &mut self.graph[parent];
             parent_node.unusual().synthetic.push(egress);
             let index = parent_node.egress_count() - 1;
-            graph.add_edge(parent, child, index);
+            self.graph.add_edge(parent, child, index);
         }
-        // Names for missing servers: a missing child is named by its parent's egress, a
-        // missing parent by what its first child's ingress says.
+    }
+
+    /// The parent of `child` and the index of the egress that announced it, if one did.
+    fn announced_parent(&self, child: NodeIndex) -> Option<(NodeIndex, usize)> {
+        match self.trace_of_node[child.index()] {
+            Some(index) => self.received[index]
+                .link
+                .and_then(|(t, e)| self.node_of_trace[t].map(|p| (p, e))),
+            None => self
+                .by_hop
+                .get(self.graph[child].hop.as_str())
+                .and_then(|state| state.announcement.as_ref())
+                .and_then(|a| self.announcer(a)),
+        }
+    }
+
+    /// The parent of a `child` no egress announced: a placeholder above it, or its parent's
+    /// trace, which did not list it.
+    fn unlisted_parent(&self, child: NodeIndex) -> NodeIndex {
+        let parent = self
+            .below_missing
+            .get(&child)
+            .copied()
+            .or_else(|| self.placed(parent_hop(&self.graph[child].hop)));
+        // Placeholders were made for every missing parent, so one is found; the root stands
+        // in should that ever not hold.
+        debug_assert!(parent.is_some(), "no parent for {}", self.graph[child].hop);
+        parent.unwrap_or(self.root)
+    }
+
+    /// Names for missing servers: a missing child is named by its parent's egress, a missing
+    /// parent by what its first child's ingress says. A run of missing servers stays
+    /// unnamed: those names would be one server's of many.
+    fn name_missing(&mut self) {
+        let graph = &mut self.graph;
         for position in 0..graph.node_count() {
             let ix = NodeIndex::new(position);
-            if !graph[ix].is_missing() || !graph[ix].expected_name().is_empty() {
+            let node = &graph[ix];
+            if !node.is_missing() || !node.expected_name().is_empty() || node.run().is_some() {
                 continue;
             }
-            let from_parent = self_parent(&graph, ix)
+            let from_parent = self_parent(graph, ix)
                 .and_then(|(p, i)| graph[p].egress(i).map(|e| e.egress.name.clone()));
             let from_child = graph
                 .edges_directed(ix, Direction::Outgoing)
@@ -973,19 +1145,23 @@ impl Stitcher {
                 .or(from_child)
                 .unwrap_or_default();
         }
+    }
+
+    /// The finished graph, with a node for each detached trace.
+    fn into_graph(mut self, detached: Vec<usize>, problems: Vec<Problem>) -> TraceGraph {
         let detached_nodes = detached
             .into_iter()
             .filter_map(|i| {
-                let trace = &mut received[i];
-                (trace.trace.is_some()).then(|| graph.add_node(trace.take_node(true)))
+                let trace = &mut self.received[i];
+                (trace.trace.is_some()).then(|| self.graph.add_node(trace.take_node(true)))
             })
             .collect();
         TraceGraph {
-            graph,
-            root,
+            graph: self.graph,
+            root: self.root,
             detached: detached_nodes,
             problems,
-            tally,
+            tally: self.tally,
         }
     }
 }
@@ -1007,75 +1183,176 @@ fn make_node(
     }
 }
 
-/// The node of each hop while the graph is built: the root, the placed traces (through the
-/// stitcher's own table) and the placeholders made so far.
-struct NodesByHop<'a> {
+/// A node [`plan_missing_ancestors`] links to: one that exists, or a placeholder it plans.
+#[derive(Debug, Clone, Copy)]
+enum Planned {
+    Node(NodeIndex),
+    Placeholder(usize),
+}
+
+/// A placeholder for `count` servers in a row that did not report, from hop `first` down
+/// to hop `last`, below `parent`.
+#[derive(Debug)]
+struct PlannedPlaceholder {
+    first: CompactString,
+    last: CompactString,
+    count: usize,
+    parent: Planned,
+}
+
+/// The placeholders for missing ancestors, and the parent of each placed trace that hangs
+/// below one.
+#[derive(Debug, Default)]
+struct MissingPlan {
+    placeholders: Vec<PlannedPlaceholder>,
+    parents: Vec<(NodeIndex, Planned)>,
+}
+
+/// A server of the tree [`plan_missing_ancestors`] builds: the root, a placed trace, or a
+/// missing server where the routes to two placed traces part.
+#[derive(Debug, Clone, Copy)]
+struct Fork<'h> {
+    hop: &'h str,
+    depth: usize,
+    at: Planned,
+}
+
+/// Works out which servers above the placed traces never reported, without looking at each
+/// of them: the placed hops sorted in tree order give, between neighbours, the servers
+/// where routes part (their deepest common ancestor); between a server and the next one
+/// known below it lies a run of servers that did not report, which becomes one placeholder
+/// with its first and last hop and how many servers it stands for. A missing server where
+/// routes part ends the run above it. Time and memory are linear in the hop text (plus
+/// the sort), however deep the traces are.
+fn plan_missing_ancestors(
+    graph: &DiGraph<ServerNode, usize>,
     root: NodeIndex,
-    by_hop: &'a HopMap<HopState>,
-    node_of_trace: &'a [Option<NodeIndex>],
-    placeholders: HopMap<NodeIndex>,
+    mut placed: Vec<NodeIndex>,
+) -> MissingPlan {
+    placed.sort_unstable_by(|a, b| tree_order(&graph[*a].hop, &graph[*b].hop));
+    let mut plan = MissingPlan::default();
+    let mut stack = vec![Fork {
+        hop: "",
+        depth: 0,
+        at: Planned::Node(root),
+    }];
+    for ix in placed {
+        let hop = graph[ix].hop.as_str();
+        let top = stack[stack.len() - 1];
+        let fork = common_ancestor(top.hop, hop);
+        let fork_depth = depth(fork);
+        while stack.len() >= 2 && stack[stack.len() - 2].depth >= fork_depth {
+            let child = stack.pop().unwrap_or(top);
+            plan.hang(stack[stack.len() - 1], child);
+        }
+        let top = stack[stack.len() - 1];
+        if top.depth > fork_depth {
+            // The routes to `top` and `hop` part at a server that did not report.
+            stack.pop();
+            plan.placeholders.push(PlannedPlaceholder {
+                first: CompactString::default(),
+                last: CompactString::default(),
+                count: 0,
+                parent: Planned::Node(root),
+            });
+            let fork = Fork {
+                hop: fork,
+                depth: fork_depth,
+                at: Planned::Placeholder(plan.placeholders.len() - 1),
+            };
+            plan.hang(fork, top);
+            stack.push(fork);
+        }
+        stack.push(Fork {
+            hop,
+            depth: depth(hop),
+            at: Planned::Node(ix),
+        });
+    }
+    while stack.len() >= 2 {
+        if let Some(child) = stack.pop() {
+            plan.hang(stack[stack.len() - 1], child);
+        }
+    }
+    plan
 }
 
-impl NodesByHop<'_> {
-    fn get(&self, hop: &str) -> Option<NodeIndex> {
-        if hop.is_empty() {
-            return Some(self.root);
+impl MissingPlan {
+    /// Records that `child` hangs below `parent`, with the servers between them (if any) a
+    /// run of missing servers. A missing fork is the last server of the run above it.
+    fn hang(&mut self, parent: Fork<'_>, child: Fork<'_>) {
+        let first = ancestor_at(child.hop, parent.depth + 1);
+        match child.at {
+            Planned::Placeholder(i) => {
+                self.placeholders[i] = PlannedPlaceholder {
+                    first: first.into(),
+                    last: child.hop.into(),
+                    count: child.depth - parent.depth,
+                    parent: parent.at,
+                };
+            }
+            Planned::Node(ix) if child.depth > parent.depth + 1 => {
+                self.placeholders.push(PlannedPlaceholder {
+                    first: first.into(),
+                    last: parent_hop(child.hop).into(),
+                    count: child.depth - parent.depth - 1,
+                    parent: parent.at,
+                });
+                let run = Planned::Placeholder(self.placeholders.len() - 1);
+                self.parents.push((ix, run));
+            }
+            Planned::Node(ix) => {
+                if let Planned::Placeholder(_) = parent.at {
+                    self.parents.push((ix, parent.at));
+                }
+            }
         }
-        self.by_hop
-            .get(hop)
-            .and_then(|state| state.trace)
-            .and_then(|i| self.node_of_trace[i])
-            .or_else(|| self.placeholders.get(hop).copied())
     }
 }
 
-/// The arrival indices of placed traces whose missing ancestors would push the placeholders
-/// past [`MAX_PLACEHOLDER_BYTES`]. Shallow traces are considered first, so that a trace
-/// refused here is missing for its descendants too. Stops walking up as soon as the budget
-/// is spent, so the time is bounded as well.
-fn over_placeholder_budget(placed: &[(usize, &str)]) -> HashSet<usize> {
-    // The root (the origin, or its placeholder) is always there.
-    let mut present: HashSet<&str> = placed.iter().map(|(_, hop)| *hop).collect();
-    present.insert("");
-    let mut order: Vec<(usize, usize, &str)> = placed
-        .iter()
-        .map(|(i, hop)| (hop.bytes().filter(|b| *b == b'.').count(), *i, *hop))
-        .collect();
-    order.sort_unstable();
-    let mut created: HashSet<&str> = HashSet::new();
-    let mut spent = 0usize;
-    let mut refused = HashSet::new();
-    let mut chain: Vec<&str> = Vec::new();
-    for (_, index, hop) in order {
-        chain.clear();
-        let mut cost = 0usize;
-        let mut child = hop;
-        let mut fits = true;
-        loop {
-            let parent = parent_hop(child);
-            if present.contains(parent) || created.contains(parent) {
-                break;
-            }
-            cost += parent.len() + PLACEHOLDER_OVERHEAD;
-            if spent + cost > MAX_PLACEHOLDER_BYTES {
-                fits = false;
-                break;
-            }
-            chain.push(parent);
-            if parent.is_empty() {
-                break;
-            }
-            child = parent;
-        }
-        if fits {
-            spent += cost;
-            created.extend(chain.iter().copied());
-        } else {
-            refused.insert(index);
-            present.remove(hop);
-        }
+/// Orders hops so that every hop comes right before the hops below it: byte order, with
+/// the `.` between components before any other byte.
+fn tree_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |b: u8| if b == b'.' { 0u16 } else { u16::from(b) + 1 };
+    a.bytes().map(key).cmp(b.bytes().map(key))
+}
+
+/// How many hops from the origin the server with `hop` is: its ancestors, the origin
+/// included. `parent_hop` cuts at the last `.`, and a leading `.` leaves the origin.
+fn depth(hop: &str) -> usize {
+    match hop.as_bytes().split_first() {
+        None => 0,
+        Some((_, rest)) => rest.iter().filter(|b| **b == b'.').count() + 1,
     }
-    refused
+}
+
+/// The ancestor of `hop` (or `hop` itself) at `depth` (at least 1, at most `hop`'s depth).
+fn ancestor_at(hop: &str, depth: usize) -> &str {
+    let cut = hop
+        .bytes()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, b)| *b == b'.')
+        .map(|(i, _)| i)
+        .nth(depth.saturating_sub(1));
+    cut.map_or(hop, |i| &hop[..i])
+}
+
+/// The deepest server that both `a` and `b` are at or below (`""`: the origin).
+fn common_ancestor<'h>(a: &'h str, b: &str) -> &'h str {
+    if a.is_empty() || b.is_empty() {
+        return "";
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let common = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    let ends = |h: &[u8]| h.len() == common || h[common] == b'.';
+    if common > 0 && ends(x) && ends(y) {
+        return &a[..common];
+    }
+    match x[..common].iter().rposition(|b| *b == b'.') {
+        Some(cut) if cut > 0 => &a[..cut],
+        _ => "",
+    }
 }
 
 /// The last dotted component of a hop (`"1.2.10"` → `"10"`).
@@ -1127,6 +1404,52 @@ mod tests {
             found.push(position);
         }
         found
+    }
+
+    #[test]
+    fn hops_in_tree_order_their_depth_and_common_ancestors() {
+        let mut hops = vec!["2", "1.1", "1", "1.10", "1-1", "1.1.1", ".1", "10"];
+        hops.sort_by(|a, b| tree_order(a, b));
+        // Each hop right before those below it (`1.…` before `1-1`).
+        assert_eq!(hops, [".1", "1", "1.1", "1.1.1", "1.10", "1-1", "10", "2"]);
+        assert_eq!(depth(""), 0);
+        assert_eq!(depth("1"), 1);
+        assert_eq!(depth("1.2.3"), 3);
+        // `parent_hop(".1")` is the origin, `parent_hop("..1")` is ".".
+        assert_eq!(depth(".1"), 1);
+        assert_eq!(depth("..1"), 2);
+        assert_eq!(ancestor_at("1.2.3", 1), "1");
+        assert_eq!(ancestor_at("1.2.3", 2), "1.2");
+        assert_eq!(ancestor_at("1.2.3", 3), "1.2.3");
+        assert_eq!(ancestor_at("..1", 1), ".");
+        assert_eq!(common_ancestor("1.2.3", "1.2.4"), "1.2");
+        assert_eq!(common_ancestor("1.2", "1.2.4"), "1.2");
+        assert_eq!(common_ancestor("1.2.4", "1.2"), "1.2");
+        assert_eq!(common_ancestor("1.22", "1.2"), "1");
+        assert_eq!(common_ancestor("1", "2"), "");
+        assert_eq!(common_ancestor("1.é", "1.è"), "1");
+        assert_eq!(common_ancestor(".1", ".2"), "");
+        assert_eq!(common_ancestor("", "1"), "");
+    }
+
+    #[test]
+    fn a_run_is_described_in_one_short_line() {
+        let long = vec!["12"; 100].join(".");
+        let run = MissingRun {
+            servers: 1234,
+            first_hop: "1",
+            last_hop: &long,
+        };
+        let text = run.to_string();
+        assert!(
+            text.starts_with("1,234 servers at hops 1 … 12.12."),
+            "{text}"
+        );
+        assert!(text.ends_with(".12.12"), "{text}");
+        assert!(text.len() < 100, "{text}");
+        assert_eq!(shortened("1.2"), "1.2");
+        // 32 bytes of head (16 characters), `…`, 16 bytes of tail.
+        assert_eq!(shortened(&"é".repeat(40)).chars().count(), 16 + 1 + 8);
     }
 
     #[test]

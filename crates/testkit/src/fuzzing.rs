@@ -24,7 +24,7 @@ use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use nats_trace::text::is_terminal_safe;
 use nats_trace::trace::decode::{self, DecodeError};
 use nats_trace::trace::event::{Event, TraceMessage};
-use nats_trace::trace::stitch::{NodeIndex, Problem, Step, Stitcher, TraceGraph};
+use nats_trace::trace::stitch::{NodeIndex, Step, Stitcher, TraceGraph};
 
 /// The decode bound used while fuzzing: small, so that bombs are found fast.
 pub const FUZZ_DECODE_LIMIT: u64 = 1 << 20;
@@ -241,8 +241,7 @@ pub fn shape(graph: &TraceGraph) -> Vec<(bool, String, usize, usize)> {
 ///   is one level deeper), and walking twice gives the same order;
 /// - the egress counts add up to the egresses of every node plus the JetStream events, and
 ///   the reported egresses are exactly the egress events received;
-/// - the graph is complete exactly when the stitcher said so, exactly when no node is missing
-///   (and no trace was detached for its too many missing ancestors).
+/// - the graph is complete exactly when the stitcher said so, exactly when no node is missing.
 pub fn check_graph(graph: &TraceGraph, received: usize, complete: bool) {
     let with_trace = graph
         .graph
@@ -372,13 +371,9 @@ fn check_completeness(graph: &TraceGraph, complete: bool) {
         complete,
         "the graph and the stitcher disagree on completeness"
     );
-    let too_deep = graph
-        .problems
-        .iter()
-        .any(|p| matches!(p, Problem::TooManyMissingAncestors { .. }));
     assert_eq!(
         graph.is_complete(),
-        graph.missing().next().is_none() && !too_deep,
+        graph.missing().next().is_none(),
         "complete exactly when nothing is missing"
     );
 }
