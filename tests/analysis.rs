@@ -9,7 +9,6 @@ mod common;
 mod formats;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::{Run, Subscribers, nats_trace};
 use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
@@ -139,41 +138,16 @@ fn a_service_import_without_allow_trace_is_a_boundary_in_json_and_for_expect() {
     );
 }
 
-/// Creates a JetStream stream by a request to `$JS.API.STREAM.CREATE.<name>`.
-fn create_stream(subscribers: &Subscribers, url: &str, config: Value) {
-    let name = config["name"].as_str().expect("stream name").to_string();
-    subscribers.runtime.block_on(async {
-        let client = async_nats::connect(url)
-            .await
-            .expect("stream client connects");
-        let reply = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.request(
-                format!("$JS.API.STREAM.CREATE.{name}"),
-                config.to_string().into(),
-            ),
-        )
-        .await
-        .expect("stream create answered in time")
-        .expect("stream create request");
-        let answer: Value = serde_json::from_slice(&reply.payload).expect("JSON answer");
-        assert!(answer.get("error").is_none(), "creating {name}: {answer}");
-    });
-}
-
 #[test]
 fn jetstream_actions_are_in_json_and_for_expect() {
     let topology = single(ServerSpec::new("n1").jetstream());
     let subs = Subscribers::new();
     let url = topology.url("n1");
-    create_stream(
-        &subs,
+    subs.create_stream(
         &url,
         json!({"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"}),
     );
-    create_stream(
-        &subs,
-        &url,
+    subs.create_stream(&url,
         json!({"name": "EVENTS", "subjects": ["events.>"], "retention": "interest", "storage": "memory"}),
     );
     for subject in ["orders.new", "events.new"] {

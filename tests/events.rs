@@ -114,32 +114,6 @@ fn assert_tree(traced: &Traced, expected: &str) {
     );
 }
 
-/// Creates a JetStream stream by a request to `$JS.API.STREAM.CREATE.<name>`.
-fn create_stream(subscribers: &Subscribers, server_url: &str, config: serde_json::Value) {
-    let name = config["name"].as_str().expect("stream name").to_string();
-    subscribers.runtime.block_on(async {
-        let client = async_nats::connect(server_url)
-            .await
-            .expect("stream client connects");
-        let reply = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.request(
-                format!("$JS.API.STREAM.CREATE.{name}"),
-                config.to_string().into(),
-            ),
-        )
-        .await
-        .expect("stream create answered in time")
-        .expect("stream create request");
-        let answer: serde_json::Value =
-            serde_json::from_slice(&reply.payload).expect("stream create answer is JSON");
-        assert!(
-            answer.get("error").is_none(),
-            "creating stream {name}: {answer}"
-        );
-    });
-}
-
 fn single(config: &str) -> Topology {
     TopologyBuilder::new()
         .server(ServerSpec::new("n1").extra(config))
@@ -340,14 +314,11 @@ fn jetstream_server() -> (Topology, Subscribers) {
         .start()
         .expect("server starts");
     let subs = Subscribers::new();
-    create_stream(
-        &subs,
+    subs.create_stream(
         &topology.url("n1"),
         serde_json::json!({"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"}),
     );
-    create_stream(
-        &subs,
-        &topology.url("n1"),
+    subs.create_stream(&topology.url("n1"),
         serde_json::json!({"name": "EVENTS", "subjects": ["events.>"], "retention": "interest", "storage": "memory"}),
     );
     topology
@@ -446,8 +417,7 @@ fn two_streams_storing_the_message_give_the_multi_stream_warning() {
         .expect("servers start");
     let subs = Subscribers::new();
     for (server, name) in [("hub", "HUB_ORDERS"), ("leaf", "LEAF_ORDERS")] {
-        create_stream(
-            &subs,
+        subs.create_stream(
             &topology.url(server),
             serde_json::json!({"name": name, "subjects": ["orders.>"], "storage": "memory"}),
         );
@@ -708,8 +678,7 @@ fn supercluster_with_a_stream_on_leaf2() -> (Topology, Subscribers) {
         .start()
         .expect("servers start");
     let mut subs = Subscribers::new();
-    create_stream(
-        &subs,
+    subs.create_stream(
         &topology.url("leaf2"),
         serde_json::json!({"name": "EDGE_ORDERS", "subjects": ["orders.>"], "storage": "memory"}),
     );

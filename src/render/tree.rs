@@ -11,7 +11,7 @@ use petgraph::graph::NodeIndex;
 
 use super::{Palette, RenderOptions, Renderer, TraceReport};
 use crate::duration::{go_string, round_to_micros};
-use crate::text::{go_quote, push_go_quoted, sanitize};
+use crate::text::{go_quote, push_go_quoted, sanitize, with_commas};
 use crate::trace::analysis::{self, Boundary, Crossing, JetStreamAction};
 use crate::trace::event::{ConnKind, Event, Timestamp, TraceMessage};
 use crate::trace::stitch::{EgressEntry, ServerNode, Step, TraceGraph};
@@ -514,29 +514,4 @@ fn push_pair(text: &mut String, label: &str, value: &str) {
     text.push_str(label);
     text.push(':');
     push_go_quoted(text, value);
-}
-
-/// `1234567` → `1,234,567`.
-fn with_commas(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_get_thousands_separators() {
-        assert_eq!(with_commas(7), "7");
-        assert_eq!(with_commas(1000), "1,000");
-        assert_eq!(with_commas(1234567), "1,234,567");
-    }
 }

@@ -17,6 +17,7 @@ use petgraph::Direction;
 use petgraph::graph::DiGraph;
 use petgraph::visit::EdgeRef;
 
+use crate::text::with_commas;
 use crate::trace::event::{ConnKind, Egress, Event, Timestamp, TraceMessage};
 use crate::trace::hop::HopMap;
 pub use crate::trace::hop::{compare_hops, parent_hop};
@@ -168,19 +169,6 @@ fn shortened(hop: &str) -> std::borrow::Cow<'_, str> {
         tail += 1;
     }
     format!("{}…{}", &hop[..head], &hop[tail..]).into()
-}
-
-/// `1234567` → `1,234,567`.
-fn with_commas(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The positions of a trace's egress events among its events, found once per trace.

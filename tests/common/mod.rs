@@ -261,3 +261,32 @@ pub(crate) fn hub_with_leaf(remote_config: &str) -> (nats_trace::topology::Topol
 pub(crate) fn hub_with_silent_leaf() -> (nats_trace::topology::Topology, Subscribers) {
     hub_with_leaf(r#"deny_exports: ["_INBOX.>"]"#)
 }
+
+impl Subscribers {
+    /// Creates a JetStream stream on the server at `url` by a request to
+    /// `$JS.API.STREAM.CREATE.<name>`, `config` being the stream's configuration.
+    pub(crate) fn create_stream(&self, url: &str, config: serde_json::Value) {
+        let name = config["name"].as_str().expect("stream name").to_string();
+        self.runtime.block_on(async {
+            let client = async_nats::connect(url)
+                .await
+                .expect("stream client connects");
+            let reply = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.request(
+                    format!("$JS.API.STREAM.CREATE.{name}"),
+                    config.to_string().into(),
+                ),
+            )
+            .await
+            .expect("stream create answered in time")
+            .expect("stream create request");
+            let answer: serde_json::Value =
+                serde_json::from_slice(&reply.payload).expect("stream create answer is JSON");
+            assert!(
+                answer.get("error").is_none(),
+                "creating stream {name}: {answer}"
+            );
+        });
+    }
+}
