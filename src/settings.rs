@@ -1,5 +1,5 @@
 //! The settings boundary: plain types that say what to run and how, made once from the
-//! command line by [`crate::cli`] and taken by every layer below it. The settings a layer
+//! command line by the CLI layer (`src/cli/`) and taken by every layer below it. The settings a layer
 //! owns are defined there and named here ([`ConnectionOptions`] in `connect`,
 //! [`CheckSettings`] in `ci`), so that no layer below imports this module. Nothing here knows
 //! the command-line parser, so a command can be run from a test, a benchmark or another
