@@ -191,6 +191,7 @@ impl Sink for Printer<'_> {
                 capture::RAW_PREFIX,
                 crate::text::sanitize(&received.json)
             )?;
+            self.out.flush()?;
         }
         if let Some(save) = &mut self.save {
             capture::write_saved(save, std::slice::from_ref(received))

@@ -153,7 +153,10 @@ impl<'a> Listener<'a> {
     }
 
     fn count_reached(&self) -> bool {
-        self.settings.bounds.count.is_some_and(|n| self.emitted >= n)
+        self.settings
+            .bounds
+            .count
+            .is_some_and(|n| self.emitted >= n)
     }
 
     /// One trace message: decoded, masked, passed on raw, grouped.
@@ -195,15 +198,15 @@ impl<'a> Listener<'a> {
     fn on_added(&mut self, added: Added) -> Result<(), Error> {
         match added {
             Added::Pending => Ok(()),
-            Added::Complete(group) => self.emit(group, Reason::Complete),
-            Added::Full(group) => self.emit(group, Reason::Full),
+            Added::Complete(group) => self.emit(*group, Reason::Complete),
+            Added::Full(group) => self.emit(*group, Reason::Full),
             Added::SecondOrigin { previous, current } => {
                 self.log.say(format_args!(
                     "a second origin trace arrived for the key of a pending message; emitting the first"
                 ));
-                self.emit(previous, Reason::SecondOrigin)?;
+                self.emit(*previous, Reason::SecondOrigin)?;
                 match current {
-                    Some(group) => self.emit(group, Reason::Complete),
+                    Some(group) => self.emit(*group, Reason::Complete),
                     None => Ok(()),
                 }
             }

@@ -33,7 +33,8 @@ impl Filters {
             && self.account.as_deref().is_none_or(|a| in_account(graph, a))
             && self.via.as_deref().is_none_or(|s| through_server(graph, s))
             && self.min_latency.is_none_or(|min| {
-                latency_nanos(graph).is_some_and(|l| l >= i128::try_from(min.as_nanos()).unwrap_or(i128::MAX))
+                latency_nanos(graph)
+                    .is_some_and(|l| l >= i128::try_from(min.as_nanos()).unwrap_or(i128::MAX))
             })
     }
 }
@@ -52,9 +53,13 @@ fn in_account(graph: &TraceGraph, account: &str) -> bool {
 
 /// Whether server `name` reported a trace for the message.
 fn through_server(graph: &TraceGraph, name: &str) -> bool {
-    graph
-        .nodes()
-        .any(|ix| graph.node(ix).trace.as_ref().is_some_and(|t| t.server.name == name))
+    graph.nodes().any(|ix| {
+        graph
+            .node(ix)
+            .trace
+            .as_ref()
+            .is_some_and(|t| t.server.name == name)
+    })
 }
 
 /// The largest time from the origin's ingress to any egress or JetStream event, as the JSON

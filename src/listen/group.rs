@@ -65,12 +65,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn new(
-        arrived_on: &str,
-        traceparent: Option<TraceParent>,
-        now: Instant,
-        touch: u64,
-    ) -> Group {
+    fn new(arrived_on: &str, traceparent: Option<TraceParent>, now: Instant, touch: u64) -> Group {
         Group {
             stitcher: Stitcher::new(),
             traceparent,
@@ -88,14 +83,14 @@ pub enum Added {
     /// Its group waits for more.
     Pending,
     /// Its group is complete (handed back).
-    Complete(Group),
+    Complete(Box<Group>),
     /// Its group reached [`MAX_TRACES_PER_GROUP`] (handed back).
-    Full(Group),
+    Full(Box<Group>),
     /// It is a second origin for its key: the previous group is handed back, and the new
     /// trace started a new group (which may itself be complete already).
     SecondOrigin {
-        previous: Group,
-        current: Option<Group>,
+        previous: Box<Group>,
+        current: Option<Box<Group>>,
     },
 }
 
@@ -163,9 +158,12 @@ impl Groups {
             None
         };
         match (previous, current) {
-            (Some(previous), current) => Added::SecondOrigin { previous, current },
-            (None, Some(group)) if done => Added::Complete(group),
-            (None, Some(group)) => Added::Full(group),
+            (Some(previous), current) => Added::SecondOrigin {
+                previous: Box::new(previous),
+                current: current.map(Box::new),
+            },
+            (None, Some(group)) if done => Added::Complete(Box::new(group)),
+            (None, Some(group)) => Added::Full(Box::new(group)),
             (None, None) => Added::Pending,
         }
     }

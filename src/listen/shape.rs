@@ -65,7 +65,9 @@ fn server_part(
     let children = graph.children_by_egress(ix);
     let mut items: BTreeSet<String> = BTreeSet::new();
     for (index, child) in children.iter().enumerate() {
-        let Some(entry) = node.egress(index) else { continue };
+        let Some(entry) = node.egress(index) else {
+            continue;
+        };
         let kind = entry.egress.kind.name().to_ascii_lowercase();
         match child {
             Some(child) => {
@@ -77,7 +79,11 @@ fn server_part(
             }
         }
     }
-    if node.events().iter().any(|e| matches!(e, Event::JetStream(_))) {
+    if node
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::JetStream(_)))
+    {
         items.insert("jetstream".to_string());
     }
     if items.is_empty() {

@@ -163,7 +163,11 @@ impl Summary {
 }
 
 /// The entry for `key`, or the `(other)` entry once `map` has `max` keys.
-fn bounded_entry<'m, T: Default>(map: &'m mut BTreeMap<String, T>, key: &str, max: usize) -> &'m mut T {
+fn bounded_entry<'m, T: Default>(
+    map: &'m mut BTreeMap<String, T>,
+    key: &str,
+    max: usize,
+) -> &'m mut T {
     let key = if map.contains_key(key) || map.len() < max.saturating_sub(1) {
         key
     } else {
@@ -181,7 +185,13 @@ fn short(message: &str) -> String {
 /// Each link's latency: the child's ingress minus the parent's egress.
 fn record_links(links: &mut BTreeMap<String, Histogram>, graph: &TraceGraph) {
     for step in graph.walk(graph.root) {
-        let Step::Egress { node, index, child: Some(child), .. } = step else {
+        let Step::Egress {
+            node,
+            index,
+            child: Some(child),
+            ..
+        } = step
+        else {
             continue;
         };
         let parent = graph.node(node);
@@ -311,10 +321,18 @@ impl SubjectStats {
             .map(|(shape, n)| ShapeJson {
                 shape: shape.clone(),
                 messages: *n,
-                share: if self.messages == 0 { 0.0 } else { *n as f64 / self.messages as f64 },
+                share: if self.messages == 0 {
+                    0.0
+                } else {
+                    *n as f64 / self.messages as f64
+                },
             })
             .collect();
-        shapes.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.shape.cmp(&b.shape)));
+        shapes.sort_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.shape.cmp(&b.shape))
+        });
         SubjectJson {
             subject: name.to_string(),
             messages: self.messages,

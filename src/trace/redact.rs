@@ -65,7 +65,10 @@ impl Redactor {
     pub fn new(show_headers: bool, extra: &[String]) -> Redactor {
         Redactor {
             show_headers,
-            extra: extra.iter().map(|n| n.trim().to_ascii_lowercase()).collect(),
+            extra: extra
+                .iter()
+                .map(|n| n.trim().to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -77,7 +80,7 @@ impl Redactor {
         let lower = name.to_ascii_lowercase();
         SENSITIVE_NAMES.contains(&lower.as_str())
             || SENSITIVE_PARTS.iter().any(|part| lower.contains(part))
-            || self.extra.iter().any(|extra| *extra == lower)
+            || self.extra.contains(&lower)
     }
 
     /// Masks the sensitive header values of `trace`; true when it changed anything.
