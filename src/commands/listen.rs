@@ -206,14 +206,23 @@ impl Sink for Printer<'_> {
 
     fn summary(&mut self, summary: &Summary, last: bool) -> Result<(), Error> {
         if self.format == Format::Json {
-            let line = serde_json::json!({ "summary": summary.to_json(last) });
-            writeln!(self.out, "{line}")?;
+            let line = SummaryLine {
+                summary: summary.to_json(last),
+            };
+            serde_json::to_writer(&mut *self.out, &line).map_err(std::io::Error::other)?;
+            writeln!(self.out)?;
         } else {
             summary.write_text(self.out, last)?;
         }
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// The last JSON line: `{"summary": …}`.
+#[derive(serde::Serialize)]
+struct SummaryLine {
+    summary: crate::listen::summary::SummaryJson,
 }
 
 /// RFC 3339 in UTC with milliseconds.
