@@ -5,7 +5,8 @@
 //! command line into [`settings`], the plain types every layer below takes; [`commands`]
 //! runs each command; [`connect`] makes the client; [`trace`] publishes, collects, decodes, models, stitches and analyses the servers' trace
 //! messages; [`render`] draws the result in one format; [`ci`] judges traces against
-//! expectations (`--expect`, `check`); [`topology`] launches real local servers for the demo
+//! expectations (`--expect`, `check`); [`listen`] traces real traffic from trace
+//! destinations; [`topology`] launches real local servers for the demo
 //! and the tests.
 
 mod ci;
@@ -15,6 +16,7 @@ pub mod connect;
 mod duration;
 mod env;
 pub mod error;
+pub mod listen;
 pub mod render;
 pub mod settings;
 mod subject;

@@ -1,7 +1,7 @@
 //! The settings boundary: plain types that say what to run and how, made once from the
 //! command line by the CLI layer (`src/cli/`) and taken by every layer below it. The settings a layer
 //! owns are defined there and named here ([`ConnectionOptions`] in `connect`,
-//! [`CheckSettings`] in `ci`), so that no layer below imports this module. Nothing here knows
+//! [`CheckSettings`] in `ci`, [`ListenSettings`] in `listen`), so that no layer below imports this module. Nothing here knows
 //! the command-line parser, so a command can be run from a test, a benchmark or another
 //! command without a command line.
 
@@ -13,6 +13,7 @@ use crate::trace::collect::Probe;
 
 pub use crate::ci::check::CheckSettings;
 pub use crate::connect::options::{ConnectionOptions, ContextChoice, DEFAULT_TIMEOUT};
+pub use crate::listen::{Bounds as ListenBounds, Filters as ListenFilters, ListenSettings};
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ pub enum Command {
     Render(RenderSettings),
     Check(CheckSettings),
     Demo(DemoSettings),
+    Listen(ListenSettings),
     Completions(Shell),
     Man,
 }

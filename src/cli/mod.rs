@@ -23,6 +23,7 @@ use crate::settings::{
     CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
     OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
 };
+use crate::settings::{ListenBounds, ListenFilters, ListenSettings};
 use crate::trace::collect::Probe;
 use crate::trace::decode::Compression;
 
@@ -83,6 +84,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Start a throwaway local topology (supercluster with a leafnode chain) and trace through it.
     Demo(DemoArgs),
+    /// Trace real traffic: listen on trace destinations and print the route of every traced
+    /// message (W3C traceparent sampling or ad-hoc Nats-Trace-Dest) as it completes.
+    Listen(ListenArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `nats-trace man | man -l -`.
@@ -278,6 +282,117 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
+/// `listen`: where to listen, what to show, and when to stop (see docs/listen.md).
+#[derive(Debug, Args, Clone)]
+pub struct ListenArgs {
+    /// Subjects to listen on for trace messages (wildcards allowed: `trace.>` also collects
+    /// ad-hoc traces sent to subjects under it).
+    #[arg(value_name = "SUBJECT")]
+    pub subjects: Vec<String>,
+
+    /// The account's trace destination (its `msg_trace { dest }`); listened on like SUBJECT.
+    #[arg(long, value_name = "SUBJ")]
+    pub dest: Option<String>,
+
+    /// Show a message incomplete after this long without a new trace message for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+    pub settle: Duration,
+
+    /// Show only messages whose origin subject matches PATTERN (NATS wildcards).
+    #[arg(long = "subject", value_name = "PATTERN")]
+    pub subject_filter: Option<String>,
+
+    /// Show only messages that were in account NAME on some server.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Show only messages that passed through server NAME (`--server` is the connection URL).
+    #[arg(long, value_name = "SERVER")]
+    pub via: Option<String>,
+
+    /// Show only messages where a server reported an error.
+    #[arg(long)]
+    pub only_errors: bool,
+
+    /// Show only messages whose route is incomplete.
+    #[arg(long)]
+    pub only_incomplete: bool,
+
+    /// Show only messages whose latency (origin ingress to the last egress) is at least DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_latency: Option<Duration>,
+
+    /// Stop after N messages were shown.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after DURATION (pending messages are shown incomplete).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Messages in flight at most; past it the least recently active is shown incomplete.
+    #[arg(long, value_name = "N", default_value_t = crate::listen::DEFAULT_MAX_PENDING, value_parser = parse_positive)]
+    pub max_pending: usize,
+
+    /// A routing expectation every message must meet (repeatable, as for `trace`); a failure
+    /// is one stderr line naming the message, and the exit code is 1.
+    #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
+    pub expect: Vec<Expectation>,
+
+    /// Also print the summary every DURATION (it is always printed at exit).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub summary_every: Option<Duration>,
+
+    /// Print every trace message as `>>> {json}` as it arrives (sensitive headers masked).
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Write every trace message to FILE as JSON lines, for `render` (sensitive headers masked).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// Mask the values of header NAME too (repeatable; case-insensitive). Authorization,
+    /// cookies, API keys and names containing token, secret, password, session … are
+    /// always masked (see docs/listen.md).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+
+    /// Show every header value as it is: mask nothing.
+    #[arg(long, conflicts_with = "redact_headers")]
+    pub show_headers: bool,
+}
+
+impl ListenArgs {
+    /// The listen settings: the subjects (SUBJECTs, then --dest), filters, bounds.
+    fn into_settings(self) -> ListenSettings {
+        let mut subjects = self.subjects;
+        subjects.extend(self.dest);
+        ListenSettings {
+            subjects,
+            settle: self.settle,
+            filters: ListenFilters {
+                subject: self.subject_filter,
+                account: self.account,
+                via: self.via,
+                only_errors: self.only_errors,
+                only_incomplete: self.only_incomplete,
+                min_latency: self.min_latency,
+            },
+            bounds: ListenBounds {
+                count: self.count,
+                duration: self.duration,
+                max_pending: self.max_pending,
+            },
+            expect: self.expect,
+            summary_every: self.summary_every,
+            raw: self.raw,
+            save: self.save,
+            show_headers: self.show_headers,
+            redact_headers: self.redact_headers,
+        }
+    }
+}
+
 /// `--format`: the output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -410,6 +525,7 @@ impl Command {
                 expect: render.expect,
             }),
             Command::Demo(demo) => Run::Demo(DemoSettings { keep: demo.keep }),
+            Command::Listen(listen) => Run::Listen(listen.into_settings()),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
         }
@@ -494,6 +610,14 @@ fn non_empty_path(path: Option<PathBuf>) -> Option<PathBuf> {
 
 fn parse_expectation(text: &str) -> Result<Expectation, String> {
     Expectation::parse(text)
+}
+
+/// A whole number of at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number of at least 1")),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -1,8 +1,9 @@
 //! What each command does, from its [`Settings`] to an [`Outcome`]: one runner per command
-//! (`trace`, `render`, `demo` here; `check` in [`crate::ci::check`]) and the dispatch to it,
+//! (`trace`, `render`, `demo`, `listen` here; `check` in [`crate::ci::check`]) and the dispatch to it,
 //! plus the printing steps they share (the route in the chosen format, failed expectations).
 
 mod demo;
+mod listen;
 mod render;
 mod trace;
 
@@ -36,6 +37,9 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
         )),
         Command::Demo(demo) => {
             runtime.block_on(demo::run_demo(connection, demo, output, &log, out))
+        }
+        Command::Listen(listen) => {
+            runtime.block_on(listen::run_listen(connection, listen, output, &log, out))
         }
         Command::Completions(shell) => {
             crate::cli::shell::completions(*shell, out)?;

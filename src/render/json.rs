@@ -32,10 +32,23 @@ impl Renderer for JsonRenderer {
     }
 }
 
+impl JsonRenderer {
+    /// The same document on one line (compact), for streams of documents such as `listen`'s
+    /// JSON lines.
+    pub fn render_line(report: &TraceReport, out: &mut dyn Write) -> io::Result<()> {
+        let document = Document::new(report);
+        serde_json::to_writer(&mut *out, &document).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    }
+}
+
 #[derive(Serialize)]
 struct Document<'a> {
     schema: u32,
     subject: &'a str,
+    /// The W3C `traceparent` of a message `listen` grouped by it; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
     deliver: bool,
     complete: bool,
     timing: Timing<'a>,
@@ -394,6 +407,7 @@ impl<'a> Document<'a> {
         Document {
             schema: SCHEMA_VERSION,
             subject: &report.subject,
+            traceparent: report.traceparent.as_deref(),
             deliver: report.deliver,
             complete: report.complete,
             timing: builder.timing(report),

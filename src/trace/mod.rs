@@ -3,7 +3,8 @@
 //! [`decode`] undoes their compression; [`event`] models them; [`stitch`] places them in a
 //! route tree by their hops ([`hop`]); [`analysis`] decides what the route means; [`report`]
 //! hands all of it to the renderers and the checks. [`capture`] saves trace messages
-//! (`--save`) and reads them back (`render`).
+//! (`--save`) and reads them back (`render`). [`redact`] masks sensitive application headers
+//! (`listen`).
 
 pub mod analysis;
 pub mod capture;
@@ -12,6 +13,7 @@ pub mod decode;
 pub mod event;
 pub mod hop;
 pub mod live;
+pub mod redact;
 pub mod report;
 pub mod stitch;
 pub mod traceparent;

@@ -20,6 +20,8 @@ pub struct TraceReport {
     pub elapsed: Option<Duration>,
     /// Every expected server trace arrived (the collector's verdict, which decides exit 3).
     pub complete: bool,
+    /// The W3C `traceparent` the traced message carried, when `listen` grouped it by one.
+    pub traceparent: Option<String>,
     /// What the route means, computed once from `graph` when first asked for.
     analysis: OnceLock<Analysis>,
 }
@@ -41,6 +43,7 @@ impl TraceReport {
             graph,
             elapsed,
             complete,
+            traceparent: None,
             analysis: OnceLock::new(),
         }
     }

@@ -1,0 +1,231 @@
+//! `nats-trace listen [SUBJECT…] [--dest SUBJ]`: print the route of every traced message of
+//! real traffic as it completes (see `docs/listen.md`). The work is [`crate::listen`]'s; this
+//! runner checks the subjects, connects, and prints: a header line and the tree per message
+//! (or one JSON line), failed expectations on stderr, `--raw` lines, the `--save` file, and
+//! the summary at exit. Exit 0, 1 when a message failed an `--expect`, 2 on errors, 130 on
+//! Ctrl-C.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use crate::ci::expect;
+use crate::commands::{color_enabled, print_warning};
+use crate::connect;
+use crate::error::{Error, Outcome};
+use crate::listen::{Emitted, ListenSettings, Sink, Summary, engine};
+use crate::render::{Format, JsonRenderer, RenderOptions, Renderer};
+use crate::settings::{ConnectionOptions, OutputOptions};
+use crate::trace::capture;
+use crate::trace::collect::ReceivedTrace;
+use crate::verbose::Verbose;
+
+/// Listens, prints, and ends with the outcome.
+pub(crate) async fn run_listen(
+    connection: &ConnectionOptions,
+    listen: &ListenSettings,
+    output: &OutputOptions,
+    log: &Verbose,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    check_subjects(&listen.subjects)?;
+    let save = open_save(listen)?;
+    let mut conn = connect::connect(connection, log).await?;
+    let info = conn.client.server_info();
+    log.say(format_args!(
+        "connected to {} (server {} version {})",
+        conn.display_url, info.server_name, info.version
+    ));
+    let mut printer = Printer::new(listen, output, out, save);
+    let ended = engine::listen(&mut conn, listen, &mut printer, log).await?;
+    printer.summary(&ended.summary, true)?;
+    printer.finish_save()?;
+    Ok(if ended.interrupted {
+        Outcome::Interrupted
+    } else if printer.failed > 0 {
+        Outcome::ExpectationFailed
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// At least one subject, each a valid subscription subject.
+fn check_subjects(subjects: &[String]) -> Result<(), Error> {
+    if subjects.is_empty() {
+        return Err(Error::Usage(
+            "listen needs a subject to listen on: give SUBJECT (e.g. `trace.>`) or --dest SUBJ (the account's msg_trace destination)".into(),
+        ));
+    }
+    for subject in subjects {
+        let tokens: Vec<&str> = subject.split('.').collect();
+        let bad = subject.chars().any(|c| c.is_whitespace() || c.is_control())
+            || tokens.iter().any(|t| t.is_empty())
+            || tokens[..tokens.len() - 1].contains(&">");
+        if bad {
+            return Err(Error::Usage(format!(
+                "invalid subject {} to listen on",
+                crate::text::go_quote(subject)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `--save FILE`, created (or truncated) before listening starts.
+fn open_save(listen: &ListenSettings) -> Result<Option<BufWriter<File>>, Error> {
+    listen
+        .save
+        .as_ref()
+        .map(|path| {
+            File::create(path)
+                .map(BufWriter::new)
+                .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
+        })
+        .transpose()
+}
+
+/// Prints what `listen` finds.
+struct Printer<'a> {
+    listen: &'a ListenSettings,
+    format: Format,
+    renderer: Box<dyn Renderer>,
+    out: &'a mut dyn Write,
+    save: Option<BufWriter<File>>,
+    /// Messages that failed an expectation.
+    failed: u64,
+}
+
+impl<'a> Printer<'a> {
+    fn new(
+        listen: &'a ListenSettings,
+        output: &OutputOptions,
+        out: &'a mut dyn Write,
+        save: Option<BufWriter<File>>,
+    ) -> Printer<'a> {
+        Printer {
+            listen,
+            format: output.format,
+            renderer: output.format.renderer(RenderOptions {
+                timestamps: output.timestamps,
+                color: color_enabled(output.color),
+            }),
+            out,
+            save,
+            failed: 0,
+        }
+    }
+
+    /// The tree's header line: subject, traceparent, time, and why it is shown now.
+    fn header(&mut self, emitted: &Emitted) -> Result<(), Error> {
+        let report = &emitted.report;
+        let time = report
+            .graph
+            .origin_time()
+            .map(|t| t.raw)
+            .unwrap_or_else(|| rfc3339(emitted.first_arrival));
+        let subject = if report.subject.is_empty() {
+            format!("(no origin; arrived on {})", emitted.arrived_on)
+        } else {
+            report.subject.clone()
+        };
+        writeln!(
+            self.out,
+            "=== {} traceparent {} at {} ({}, {} trace message(s))",
+            crate::text::sanitize(&subject),
+            report.traceparent.as_deref().unwrap_or("-"),
+            crate::text::sanitize(&time),
+            emitted.reason.words(),
+            emitted.traces
+        )?;
+        Ok(())
+    }
+
+    /// Checks `--expect` on one message: one stderr line per failure naming the message.
+    fn check(&mut self, emitted: &Emitted) {
+        let report = &emitted.report;
+        let failures = expect::evaluate_all(&self.listen.expect, report);
+        if failures.is_empty() {
+            return;
+        }
+        self.failed += 1;
+        for failure in failures {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "nats-trace: expectation failed: {} (traceparent {}): {}",
+                crate::text::sanitize(&report.subject),
+                report.traceparent.as_deref().unwrap_or("-"),
+                crate::text::sanitize(&failure.to_string())
+            );
+        }
+    }
+
+    fn finish_save(&mut self) -> Result<(), Error> {
+        if let Some(save) = &mut self.save {
+            save.flush()
+                .map_err(|e| Error::Input(format!("cannot write the --save file: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Printer<'_> {
+    fn message(&mut self, emitted: &Emitted) -> Result<(), Error> {
+        match self.format {
+            Format::Json => JsonRenderer::render_line(&emitted.report, self.out)?,
+            Format::Tree => {
+                self.header(emitted)?;
+                self.renderer.render(&emitted.report, self.out)?;
+                writeln!(self.out)?;
+            }
+            Format::Dot | Format::Mermaid => self.renderer.render(&emitted.report, self.out)?,
+        }
+        self.out.flush()?;
+        self.check(emitted);
+        Ok(())
+    }
+
+    fn trace(&mut self, received: &ReceivedTrace) -> Result<(), Error> {
+        if self.listen.raw {
+            writeln!(
+                self.out,
+                "{}{}",
+                capture::RAW_PREFIX,
+                crate::text::sanitize(&received.json)
+            )?;
+            self.out.flush()?;
+        }
+        if let Some(save) = &mut self.save {
+            capture::write_saved(save, std::slice::from_ref(received))
+                .map_err(|e| Error::Input(format!("cannot write the --save file: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn warning(&mut self, text: &str) {
+        print_warning(text);
+    }
+
+    fn summary(&mut self, summary: &Summary, last: bool) -> Result<(), Error> {
+        if self.format == Format::Json {
+            let line = SummaryLine {
+                summary: summary.to_json(last),
+            };
+            serde_json::to_writer(&mut *self.out, &line).map_err(std::io::Error::other)?;
+            writeln!(self.out)?;
+        } else {
+            summary.write_text(self.out, last)?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// The last JSON line: `{"summary": …}`.
+#[derive(serde::Serialize)]
+struct SummaryLine {
+    summary: crate::listen::summary::SummaryJson,
+}
+
+/// RFC 3339 in UTC with milliseconds.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

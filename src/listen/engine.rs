@@ -1,0 +1,298 @@
+//! The receive loop of `listen`: subscribe to the trace destinations, then for each trace
+//! message decode it ([`decode_and_parse`], bounded as for `trace`; a message that fails is
+//! one warning), mask its sensitive headers, hand it to `--raw`/`--save`, add it to its group
+//! and emit the group the moment its route is complete. A group with no new trace message for
+//! `--settle` is emitted incomplete, as is the least recently active one when more than
+//! `--max-pending` are in flight. Listening ends at `--count` emitted messages, after
+//! `--duration`, or on Ctrl-C; on the last two the pending groups are emitted incomplete.
+//!
+//! Every wait is bounded: subscribing and flushing by the connection timeout, the loop by the
+//! next settle time, `--duration`, `--summary-every` and Ctrl-C.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use futures_util::stream::SelectAll;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::sleep_until;
+
+use super::group::{Added, Group, GroupKey, Groups};
+use super::{Emitted, ListenSettings, Reason, Sink, Summary};
+use crate::connect::Connection;
+use crate::error::Error;
+use crate::trace::collect::{ReceivedTrace, decode_and_parse};
+use crate::trace::event::CONTENT_ENCODING_HEADER;
+use crate::trace::redact::Redactor;
+use crate::trace::report::TraceReport;
+use crate::verbose::Verbose;
+
+/// How listening ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// Ctrl-C ended it.
+    pub interrupted: bool,
+    pub summary: Summary,
+}
+
+/// Listens as `settings` say on a connected client, writing to `sink`, until a bound ends it.
+pub async fn listen(
+    conn: &mut Connection,
+    settings: &ListenSettings,
+    sink: &mut dyn Sink,
+    log: &Verbose,
+) -> Result<Ended, Error> {
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let deadline = Instant::now() + settings.bounds.duration.unwrap_or(FOREVER);
+    let mut messages = subscribe(conn, &settings.subjects, log).await?;
+    let mut listener = Listener::new(settings, sink, log);
+    let interrupted = listener
+        .receive(&mut messages, &mut conn.server_errors, deadline, interrupt)
+        .await?;
+    if interrupted || !listener.count_reached() {
+        listener.drain()?;
+    }
+    Ok(Ended {
+        interrupted,
+        summary: listener.summary,
+    })
+}
+
+/// Far enough in the future to mean "never", small enough to add to an `Instant`.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Subscribes to every subject and makes sure the server has the subscriptions.
+async fn subscribe(
+    conn: &Connection,
+    subjects: &[String],
+    log: &Verbose,
+) -> Result<SelectAll<async_nats::Subscriber>, Error> {
+    let client = &conn.client;
+    let timeout = Duration::from_secs(10);
+    let mut all = SelectAll::new();
+    for subject in subjects {
+        let subscriber = tokio::time::timeout(timeout, client.subscribe(subject.clone()))
+            .await
+            .map_err(|_| "the server did not answer".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Connect(format!("cannot subscribe to {subject}: {e}")))?;
+        all.push(subscriber);
+        log.say(format_args!("listening for trace messages on {subject}"));
+    }
+    tokio::time::timeout(timeout, client.flush())
+        .await
+        .map_err(|_| "the server did not answer".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| Error::Connect(format!("connection lost while subscribing: {e}")))?;
+    Ok(all)
+}
+
+/// The state of one `listen` run.
+struct Listener<'a> {
+    settings: &'a ListenSettings,
+    sink: &'a mut dyn Sink,
+    log: &'a Verbose,
+    groups: Groups,
+    summary: Summary,
+    redactor: Redactor,
+    /// Messages emitted (after the filters).
+    emitted: u64,
+}
+
+impl<'a> Listener<'a> {
+    fn new(settings: &'a ListenSettings, sink: &'a mut dyn Sink, log: &'a Verbose) -> Self {
+        Listener {
+            settings,
+            sink,
+            log,
+            groups: Groups::new(),
+            summary: Summary::new(),
+            redactor: Redactor::new(settings.show_headers, &settings.redact_headers),
+            emitted: 0,
+        }
+    }
+
+    /// Receives until `--count`, the deadline or Ctrl-C; true when Ctrl-C ended it.
+    async fn receive(
+        &mut self,
+        messages: &mut SelectAll<async_nats::Subscriber>,
+        server_errors: &mut UnboundedReceiver<String>,
+        deadline: Instant,
+        mut interrupt: Pin<&mut impl Future<Output = std::io::Result<()>>>,
+    ) -> Result<bool, Error> {
+        let mut interruptible = true;
+        let every = self.settings.summary_every.unwrap_or(FOREVER);
+        let mut ticks = tokio::time::interval_at((Instant::now() + every).into(), every);
+        while !self.count_reached() {
+            let settle_at = self.groups.next_settle(self.settings.settle);
+            tokio::select! {
+                signal = &mut interrupt, if interruptible => {
+                    if signal.is_ok() {
+                        self.log.say(format_args!("interrupted"));
+                        return Ok(true);
+                    }
+                    // Without signal handling, Ctrl-C keeps its default effect.
+                    interruptible = false;
+                }
+                _ = sleep_until(deadline.into()) => break,
+                message = messages.next() => match message {
+                    Some(message) => self.on_message(message)?,
+                    None => return Err(Error::Connect("the connection to the server was closed".into())),
+                },
+                Some(error) = server_errors.recv() => self.on_server_error(&error)?,
+                _ = sleep_until(settle_at.unwrap_or(deadline).into()), if settle_at.is_some() => {
+                    self.emit_settled()?;
+                }
+                _ = ticks.tick(), if self.settings.summary_every.is_some() => {
+                    self.sink.summary(&self.summary, false)?;
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn count_reached(&self) -> bool {
+        self.settings
+            .bounds
+            .count
+            .is_some_and(|n| self.emitted >= n)
+    }
+
+    /// One trace message: decoded, masked, passed on raw, grouped.
+    fn on_message(&mut self, message: async_nats::Message) -> Result<(), Error> {
+        let subject = message.subject.to_string();
+        let headers = header_pairs(&message);
+        let encoding = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
+            .map(|(_, v)| v.as_str());
+        let (json, mut trace) = match decode_and_parse(encoding, &message.payload) {
+            Ok(decoded) => decoded,
+            Err(why) => {
+                self.warning(&format!("ignored a trace message on {subject}: {why}"));
+                return Ok(());
+            }
+        };
+        let (key, traceparent) = GroupKey::of(&trace, &subject);
+        let masked = self.redactor.redact_message(&mut trace);
+        if self.settings.raw || self.settings.save.is_some() {
+            let json = if masked {
+                self.redactor.redact_json(&json)
+            } else {
+                json
+            };
+            self.sink.trace(&ReceivedTrace {
+                subject: subject.clone(),
+                headers,
+                json,
+                received_at: SystemTime::now(),
+            })?;
+        }
+        let added = self.groups.add(key, traceparent, trace, &subject);
+        self.on_added(added)?;
+        self.evict_past_bound()
+    }
+
+    /// Emits what adding a trace message completed or displaced.
+    fn on_added(&mut self, added: Added) -> Result<(), Error> {
+        match added {
+            Added::Pending => Ok(()),
+            Added::Complete(group) => self.emit(*group, Reason::Complete),
+            Added::Full(group) => self.emit(*group, Reason::Full),
+            Added::SecondOrigin { previous, current } => {
+                self.log.say(format_args!(
+                    "a second origin trace arrived for the key of a pending message; emitting the first"
+                ));
+                self.emit(*previous, Reason::SecondOrigin)?;
+                match current {
+                    Some(group) => self.emit(*group, Reason::Complete),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// `--max-pending`: the least recently active group goes when there are too many.
+    fn evict_past_bound(&mut self) -> Result<(), Error> {
+        while self.groups.len() > self.settings.bounds.max_pending {
+            match self.groups.take_oldest() {
+                Some(group) => self.emit(group, Reason::Evicted)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Every group that has had no arrival for `--settle`.
+    fn emit_settled(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        while let Some(group) = self.groups.take_settled(now, self.settings.settle) {
+            self.emit(group, Reason::Settled)?;
+        }
+        Ok(())
+    }
+
+    /// At the end: every pending group, as it is.
+    fn drain(&mut self) -> Result<(), Error> {
+        while let Some(group) = self.groups.take_oldest() {
+            self.emit(group, Reason::Ended)?;
+        }
+        Ok(())
+    }
+
+    /// Stitches `group` into a report and, when it passes the filters and `--count` allows,
+    /// counts it and hands it to the sink.
+    fn emit(&mut self, group: Group, reason: Reason) -> Result<(), Error> {
+        if reason == Reason::Evicted {
+            self.summary.evicted();
+        }
+        if self.count_reached() {
+            return Ok(());
+        }
+        let traces = group.stitcher.len();
+        let mut report = TraceReport::from_graph(group.stitcher.finish());
+        report.traceparent = group.traceparent.map(|tp| tp.to_string());
+        if !self.settings.filters.pass(&report) {
+            return Ok(());
+        }
+        let emitted = Emitted {
+            report,
+            reason,
+            arrived_on: group.arrived_on,
+            first_arrival: group.first_arrival,
+            traces,
+        };
+        self.summary.record(&emitted);
+        self.emitted += 1;
+        self.sink.message(&emitted)
+    }
+
+    /// A server error on the connection: fatal when it refuses a subscription, else a warning.
+    fn on_server_error(&mut self, error: &str) -> Result<(), Error> {
+        let lower = error.to_ascii_lowercase();
+        if lower.contains("permissions violation") && lower.contains("subscription") {
+            return Err(Error::Permission(format!(
+                "no permission to subscribe to a trace destination ({})",
+                crate::text::sanitize(error)
+            )));
+        }
+        self.warning(&format!("server error: {error}"));
+        Ok(())
+    }
+
+    fn warning(&mut self, text: &str) {
+        self.summary.warning();
+        self.sink.warning(text);
+    }
+}
+
+/// The NATS headers of `message` as (name, value) pairs.
+fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
+    message
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
+        .collect()
+}

@@ -1,0 +1,837 @@
+//! `nats-trace listen` against real nats-server topologies whose account has a `msg_trace`
+//! destination: the listener runs as a child process (the binary), the applications are
+//! async-nats clients publishing messages with W3C `traceparent` headers, and every emitted
+//! message is checked against what was published.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
+use serde_json::Value;
+
+/// The account every test's applications and listener use, with its trace destination.
+fn accounts(sampling: &str) -> String {
+    format!(
+        r#"accounts {{
+  APP {{
+    users: [{{user: app, password: app}}, {{user: nopub, password: nopub, permissions: {{publish: {{deny: ["trace.>"]}}}}}}]
+    msg_trace: {{ dest: "trace.app", sampling: "{sampling}" }}
+  }}
+}}
+no_auth_user: app"#
+    )
+}
+
+fn single(sampling: &str) -> Topology {
+    TopologyBuilder::new()
+        .common(&accounts(sampling))
+        .server(ServerSpec::new("n1"))
+        .start()
+        .expect("server starts")
+}
+
+/// A traceparent whose ids encode `n`, sampled or not.
+fn traceparent(n: u64, sampled: bool) -> String {
+    format!(
+        "00-{:032x}-{:016x}-{}",
+        0xabc0_0000_0000_0000_u128 + u128::from(n),
+        0x1000 + n,
+        if sampled { "01" } else { "00" }
+    )
+}
+
+/// A `listen` child process whose stdout is read line by line.
+struct Listener {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Listener {
+    /// Starts `nats-trace -s URL listen ARGS…` and waits until its subscription on `subject`
+    /// (in account APP) reached server `server` of `topology`.
+    fn start(topology: &Topology, server: &str, args: &[&str], subject: &str) -> Listener {
+        let url = topology.url(server);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
+            .args(["-s", &url, "listen"])
+            .args(args)
+            .env_remove("NATS_URL")
+            .env_remove("NATS_CONTEXT")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("listen starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        topology
+            .wait_for_interest(server, "APP", subject, 1)
+            .expect("the listener's subscription reaches the server");
+        Listener {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Reads lines until one satisfies `wanted`, bounded by `limit`.
+    fn wait_for(&mut self, wanted: impl Fn(&str) -> bool, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = wanted(&line);
+                    self.seen.push(line);
+                    if done {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no wanted line within {limit:?}; got {:#?}", self.seen);
+    }
+
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end (bounded); its exit code, every stdout line, stderr.
+    fn finish(mut self) -> (i32, Vec<String>, String) {
+        let deadline = Instant::now() + common::RUN_LIMIT;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("listen ran longer than {:?}", common::RUN_LIMIT);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (code, self.seen, self.stderr.join().expect("stderr"))
+    }
+}
+
+/// One application message: subject, headers, payload.
+struct Msg {
+    subject: String,
+    headers: Vec<(String, String)>,
+    payload: String,
+}
+
+impl Msg {
+    fn new(subject: &str, headers: &[(&str, &str)], payload: &str) -> Msg {
+        Msg {
+            subject: subject.to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            payload: payload.to_string(),
+        }
+    }
+}
+
+/// Publishes `messages` in order from one client of user `user` on `url`.
+fn publish(url: &str, user: &str, messages: &[Msg]) {
+    common::runtime().block_on(publish_async(url, user, messages));
+}
+
+async fn publish_async(url: &str, user: &str, messages: &[Msg]) {
+    let client = async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+        .connect(url)
+        .await
+        .expect("publisher connects");
+    for m in messages {
+        let mut headers = async_nats::HeaderMap::new();
+        for (k, v) in &m.headers {
+            headers.append(k.as_str(), v.as_str());
+        }
+        client
+            .publish_with_headers(m.subject.clone(), headers, m.payload.clone().into())
+            .await
+            .expect("publish");
+    }
+    client.flush().await.expect("flush");
+}
+
+/// A sampled message to `end`, published last: when it is shown, everything before it was.
+fn sentinel() -> Msg {
+    Msg::new(
+        "end",
+        &[("traceparent", &traceparent(999_999, true))],
+        "end",
+    )
+}
+
+fn is_end(line: &str) -> bool {
+    line.contains("\"subject\":\"end\"") || line.starts_with("=== end ")
+}
+
+/// The JSON documents among `lines` that are messages (not the summary).
+fn documents(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with('{') && !l.starts_with("{\"summary\""))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The final summary line's value.
+fn summary(lines: &[String]) -> Value {
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("{\"summary\""))
+        .expect("a summary line");
+    serde_json::from_str::<Value>(line).expect("JSON")["summary"].clone()
+}
+
+/// The first value of header `name` in the root's request.
+fn root_header<'a>(doc: &'a Value, name: &str) -> Option<&'a str> {
+    doc["root"]["request"]["headers"][name][0].as_str()
+}
+
+/// Listens on the destination, publishes, waits for the sentinel, interrupts; the lines.
+fn listen_around(
+    topology: &Topology,
+    server: &str,
+    args: &[&str],
+    publish_them: impl FnOnce(),
+) -> (i32, Vec<String>, String) {
+    let mut listener = Listener::start(topology, server, args, "trace.app");
+    publish_them();
+    listener.wait_for(is_end, Duration::from_secs(30));
+    listener.interrupt();
+    listener.finish()
+}
+
+#[test]
+fn every_sampled_message_is_shown_once_with_its_traceparent() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let mut subs = common::Subscribers::new();
+    subs.subscribe(&url, "worker", "orders.*", None);
+    let mut messages: Vec<Msg> = (0..20)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    messages.push(sentinel());
+    let (code, lines, stderr) =
+        listen_around(&topology, "n1", &["--dest", "trace.app", "--json"], || {
+            publish(&url, "app", &messages)
+        });
+    assert_eq!(code, 130, "{stderr}");
+    let docs = documents(&lines);
+    let seen: BTreeSet<String> = docs
+        .iter()
+        .map(|d| d["traceparent"].as_str().expect("traceparent").to_string())
+        .collect();
+    let sent: BTreeSet<String> = messages.iter().map(|m| m.headers[0].1.clone()).collect();
+    assert_eq!(seen, sent);
+    assert_eq!(docs.len(), 21);
+    for doc in &docs {
+        assert_eq!(doc["schema"], 1);
+        assert_eq!(doc["complete"], true);
+        assert_eq!(doc["deliver"], true);
+    }
+    let summary = summary(&lines);
+    assert_eq!(summary["messages"], 21);
+    assert_eq!(summary["last"], true);
+}
+
+#[test]
+fn the_tree_has_a_header_naming_subject_and_traceparent() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let tp = traceparent(7, true);
+    let listener = Listener::start(&topology, "n1", &["trace.app", "--count", "1"], "trace.app");
+    publish(
+        &url,
+        "app",
+        &[Msg::new("orders.new", &[("traceparent", &tp)], "x")],
+    );
+    let (code, lines, stderr) = listener_finish(listener);
+    assert_eq!(code, 0, "{stderr}");
+    let text = lines.join("\n");
+    assert!(
+        text.contains(&format!("=== orders.new traceparent {tp} at 20")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Tracing message route to subject orders.new"),
+        "{text}"
+    );
+    assert!(text.contains("Summary: 1 message(s)"), "{text}");
+}
+
+fn listener_finish(listener: Listener) -> (i32, Vec<String>, String) {
+    listener.finish()
+}
+
+/// 1,000 messages at 50 % sampling: the traced count is Binomial(1000, 0.5) — mean 500,
+/// standard deviation √(1000·0.25) ≈ 15.8. The bound [405, 595] is six standard deviations
+/// either side: a correct server fails it with probability below 2·10⁻⁹.
+#[test]
+fn half_of_the_messages_are_traced_at_fifty_percent() {
+    let topology = single("50%");
+    let url = topology.url("n1");
+    let messages: Vec<Msg> = (0..1000)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    let mut listener = Listener::start(
+        &topology,
+        "n1",
+        &["--dest", "trace.app", "--json"],
+        "trace.app",
+    );
+    publish(&url, "app", &messages);
+    // The sentinel is sampled too: publish it until it is traced.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        publish(&url, "app", &[sentinel()]);
+        if listener_sees(&mut listener, Duration::from_millis(500)) || Instant::now() > deadline {
+            break;
+        }
+    }
+    listener.interrupt();
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 130, "{stderr}");
+    let traced = documents(&lines)
+        .iter()
+        .filter(|d| d["subject"] == "orders.new")
+        .count();
+    assert!(
+        (405..=595).contains(&traced),
+        "{traced} of 1000 traced at 50%"
+    );
+}
+
+/// Whether the sentinel is shown within `limit`.
+fn listener_sees(listener: &mut Listener, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match listener.lines.recv_timeout(left) {
+            Ok(line) => {
+                let end = is_end(&line);
+                listener.seen.push(line);
+                if end {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn unsampled_and_malformed_traceparents() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let mut messages = vec![Msg::new(
+        "unsampled",
+        &[("traceparent", &traceparent(1, false))],
+        "x",
+    )];
+    for (n, bad) in [
+        "garbage",
+        "00-ABC00000000000000000000000000001-0000000000001001-01",
+        "00-00000000000000000000000000000000-0000000000001001-01",
+        "00-abc-def-01",
+    ]
+    .iter()
+    .enumerate()
+    {
+        messages.push(Msg::new(
+            &format!("malformed.{n}"),
+            &[("traceparent", bad)],
+            "x",
+        ));
+    }
+    messages.push(sentinel());
+    let (code, lines, stderr) = listen_around(&topology, "n1", &["trace.app", "--json"], || {
+        publish(&url, "app", &messages)
+    });
+    assert_eq!(code, 130, "{stderr}");
+    let docs = documents(&lines);
+    assert!(
+        docs.iter().all(|d| d["subject"] != "unsampled"),
+        "a -00 traceparent is not traced"
+    );
+    // What the server does with malformed values (observed on 2.15.1, see docs/listen.md):
+    // traced or not, listen never shows an invalid traceparent, and groups such traces by
+    // the subject they arrived on.
+    let malformed: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("malformed."))
+        })
+        .collect();
+    let traced: Vec<&str> = malformed
+        .iter()
+        .filter_map(|d| d["subject"].as_str())
+        .collect();
+    // 2.15.1 looks only at the flags field: a value that does not split into four fields is
+    // not traced; upper-case hex, an all-zero trace-id and short ids with flags 01 are.
+    assert_eq!(traced, vec!["malformed.1", "malformed.2", "malformed.3"]);
+    for doc in malformed {
+        assert!(doc.get("traceparent").is_none(), "{doc}");
+        assert_eq!(doc["complete"], true);
+    }
+}
+
+#[test]
+fn an_ad_hoc_destination_takes_precedence() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("saved.jsonl");
+    let tp = traceparent(42, true);
+    let messages = vec![
+        Msg::new(
+            "orders.new",
+            &[("traceparent", &tp), ("Nats-Trace-Dest", "trace.adhoc.1")],
+            "x",
+        ),
+        sentinel(),
+    ];
+    let save_arg = save.to_str().unwrap();
+    let (code, lines, stderr) = listen_around(
+        &topology,
+        "n1",
+        &["trace.>", "--json", "--save", save_arg],
+        || publish(&url, "app", &messages),
+    );
+    assert_eq!(code, 130, "{stderr}");
+    let docs = documents(&lines);
+    assert_eq!(
+        docs.iter()
+            .filter(|d| d["traceparent"] == tp.as_str())
+            .count(),
+        1
+    );
+    let saved = std::fs::read_to_string(&save).unwrap();
+    let subjects: Vec<String> = saved
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["trace"]["request"]["header"]["traceparent"][0] == tp.as_str())
+        .map(|v| v["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(subjects, vec!["trace.adhoc.1".to_string()]);
+}
+
+#[test]
+fn sensitive_headers_are_masked_in_every_output() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("saved.jsonl");
+    let secret = "Bearer s3cr3t-value";
+    let custom = "customer-4711";
+    let message = |n| {
+        Msg::new(
+            "orders.new",
+            &[
+                ("traceparent", &traceparent(n, true)),
+                ("Authorization", secret),
+                ("X-Customer", custom),
+                ("X-Order", "visible-7"),
+            ],
+            "x",
+        )
+    };
+    let save_arg = save.to_str().unwrap().to_string();
+    for format in ["--json", "--format=tree"] {
+        let (code, lines, stderr) = listen_around(
+            &topology,
+            "n1",
+            &[
+                "trace.app",
+                format,
+                "--raw",
+                "--save",
+                &save_arg,
+                "--redact-header",
+                "x-customer",
+            ],
+            || publish(&url, "app", &[message(1), sentinel()]),
+        );
+        assert_eq!(code, 130, "{stderr}");
+        let all = format!(
+            "{}\n{}",
+            lines.join("\n"),
+            std::fs::read_to_string(&save).unwrap()
+        );
+        assert!(!all.contains(secret) && !all.contains(custom), "{all}");
+        assert!(all.contains("[redacted]"), "{all}");
+        assert!(all.contains("visible-7"), "{all}");
+    }
+    let (_, lines, _) = listen_around(
+        &topology,
+        "n1",
+        &["trace.app", "--json", "--show-headers"],
+        || publish(&url, "app", &[message(2), sentinel()]),
+    );
+    let doc = documents(&lines)
+        .into_iter()
+        .find(|d| d["subject"] == "orders.new")
+        .expect("the message");
+    assert_eq!(root_header(&doc, "Authorization"), Some(secret));
+}
+
+/// 2,000 messages from 4 concurrent publishers through a cluster (origin n1, subscribers on
+/// n2 and n3, so each traced message is three trace messages): each shown exactly once, and
+/// every trace message of a group belongs to the message its traceparent names (its
+/// `X-Msg` header, unique per message, is the same on every server).
+#[test]
+fn concurrent_publishers_each_message_shown_once_never_mixed() {
+    let topology = TopologyBuilder::new()
+        .common(&accounts("100%"))
+        .server(ServerSpec::new("n1").cluster("C1"))
+        .server(ServerSpec::new("n2").cluster("C1"))
+        .server(ServerSpec::new("n3").cluster("C1"))
+        .start()
+        .expect("cluster starts");
+    let mut subs = common::Subscribers::new();
+    for server in ["n2", "n3"] {
+        subs.subscribe(&topology.url(server), "worker", "orders.*", None);
+        topology.wait_for_interest("n1", "APP", "orders.*", 2).ok();
+    }
+    topology
+        .wait_for_interest("n1", "APP", "orders.new", 2)
+        .expect("interest");
+    let url = topology.url("n1");
+    let mut listener = Listener::start(
+        &topology,
+        "n2",
+        &[
+            "--dest",
+            "trace.app",
+            "--json",
+            "--count",
+            "2000",
+            "--settle",
+            "10s",
+        ],
+        "trace.app",
+    );
+    topology
+        .wait_for_interest("n1", "APP", "trace.app", 1)
+        .expect("listener interest");
+    publish_concurrently(&url);
+    listener.wait_for(|l| l.starts_with("{\"summary\""), Duration::from_secs(60));
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let docs = documents(&lines);
+    assert_eq!(docs.len(), 2000);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for doc in &docs {
+        assert_eq!(doc["complete"], true, "{doc}");
+        let tp = doc["traceparent"].as_str().unwrap().to_string();
+        let n: u64 = root_header(doc, "X-Msg").unwrap().parse().unwrap();
+        assert_eq!(tp, traceparent(n, true));
+        let mut servers = 0;
+        for_each_node(&doc["root"], &mut |node| {
+            servers += 1;
+            assert_eq!(
+                node["request"]["headers"]["X-Msg"][0],
+                n.to_string().as_str()
+            );
+        });
+        assert_eq!(servers, 3, "{doc}");
+        *seen.entry(tp).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 2000);
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+/// 4 async-nats publishers at once, 500 messages each, each with its own traceparent and
+/// `X-Msg` header.
+fn publish_concurrently(url: &str) {
+    let batches: Vec<Vec<Msg>> = (0..4u64)
+        .map(|p| {
+            (0..500u64)
+                .map(|i| {
+                    let n = p * 1000 + i;
+                    Msg::new(
+                        "orders.new",
+                        &[
+                            ("traceparent", &traceparent(n, true)),
+                            ("X-Msg", &n.to_string()),
+                        ],
+                        &n.to_string(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    common::runtime().block_on(async {
+        let tasks: Vec<_> = batches
+            .iter()
+            .map(|batch| publish_async(url, "app", batch))
+            .collect();
+        futures_util::future::join_all(tasks).await;
+    });
+}
+
+fn for_each_node(node: &Value, visit: &mut dyn FnMut(&Value)) {
+    visit(node);
+    for egress in node["egresses"].as_array().into_iter().flatten() {
+        if egress["link"].is_object() {
+            for_each_node(&egress["link"], visit);
+        }
+    }
+}
+
+/// A hub whose leafnode's account has no trace destination: every message's route waits
+/// for the leaf's trace, which never comes.
+fn hub_with_untraced_leaf() -> Topology {
+    let topology = TopologyBuilder::new()
+        .server(
+            ServerSpec::new("hub")
+                .leaf_listen()
+                .extra(&accounts("100%")),
+        )
+        .server(ServerSpec::new("leaf").leaf_remote("hub", ""))
+        .start()
+        .expect("servers start");
+    let mut subs = common::Subscribers::new();
+    subs.subscribe(&topology.url("leaf"), "edge", "orders.new", None);
+    topology
+        .wait_for_interest("hub", "APP", "orders.new", 1)
+        .expect("interest crosses the leafnode");
+    std::mem::forget(subs);
+    topology
+}
+
+#[test]
+fn max_pending_evicts_the_oldest_as_incomplete() {
+    let topology = hub_with_untraced_leaf();
+    let url = topology.url("hub");
+    let messages: Vec<Msg> = (0..20)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    let mut listener = Listener::start(
+        &topology,
+        "hub",
+        &[
+            "trace.app",
+            "--json",
+            "--max-pending",
+            "5",
+            "--settle",
+            "60s",
+        ],
+        "trace.app",
+    );
+    publish(&url, "app", &messages);
+    listener.wait_for(
+        |l| l.contains(&traceparent(14, true)),
+        Duration::from_secs(30),
+    );
+    listener.interrupt();
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 130, "{stderr}");
+    let docs = documents(&lines);
+    assert_eq!(docs.len(), 20, "15 evicted, then 5 pending at Ctrl-C");
+    let order: Vec<&str> = docs
+        .iter()
+        .map(|d| d["traceparent"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..20).map(|n| traceparent(n, true)).collect();
+    assert_eq!(
+        order,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for doc in &docs {
+        assert_eq!(doc["complete"], false);
+        assert_eq!(doc["missing"].as_array().unwrap().len(), 1, "{doc}");
+    }
+    let summary = summary(&lines);
+    assert_eq!(summary["evicted"], 15);
+    assert_eq!(summary["complete"], 0);
+}
+
+#[test]
+fn ctrl_c_prints_pending_messages_and_the_summary() {
+    let topology = hub_with_untraced_leaf();
+    let url = topology.url("hub");
+    let mut listener = Listener::start(
+        &topology,
+        "hub",
+        &["trace.app", "--settle", "60s", "--raw"],
+        "trace.app",
+    );
+    publish(
+        &url,
+        "app",
+        &[Msg::new(
+            "orders.new",
+            &[("traceparent", &traceparent(3, true))],
+            "x",
+        )],
+    );
+    // `--raw` shows the origin's trace message as it arrives; the leaf's never comes.
+    listener.wait_for(|l| l.starts_with(">>> "), Duration::from_secs(30));
+    listener.interrupt();
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 130, "{stderr}");
+    let text = lines.join("\n");
+    assert!(
+        text.contains(&format!("traceparent {} at", traceparent(3, true))),
+        "{text}"
+    );
+    assert!(text.contains("listening ended"), "{text}");
+    assert!(text.contains("INCOMPLETE"), "{text}");
+    assert!(text.contains("Summary: 1 message(s)"), "{text}");
+}
+
+#[test]
+fn count_and_duration_end_listening() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let messages: Vec<Msg> = (0..10)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    let listener = Listener::start(
+        &topology,
+        "n1",
+        &["trace.app", "--json", "--count", "3"],
+        "trace.app",
+    );
+    publish(&url, "app", &messages);
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(documents(&lines).len(), 3);
+    assert_eq!(summary(&lines)["messages"], 3);
+
+    let run = common::nats_trace(&[
+        "-s",
+        &url,
+        "listen",
+        "trace.app",
+        "--duration",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("{\"summary\""), "{run:?}");
+}
+
+#[test]
+fn expectations_apply_to_every_message() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let messages: Vec<Msg> = (0..2)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    let listener = Listener::start(
+        &topology,
+        "n1",
+        &[
+            "trace.app",
+            "--json",
+            "--count",
+            "2",
+            "--expect",
+            "delivered>=1",
+        ],
+        "trace.app",
+    );
+    publish(&url, "app", &messages);
+    let (code, _, stderr) = listener.finish();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("expectation failed: orders.new (traceparent 00-")
+            .count(),
+        2,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_publisher_without_permission_on_the_destination_is_dropped() {
+    let topology = single("100%");
+    let url = topology.url("n1");
+    let mut subs = common::Subscribers::new();
+    let sub = subs.subscribe(&url, "worker", "orders.new", None);
+    let (code, lines, stderr) = listen_around(&topology, "n1", &["trace.app", "--json"], || {
+        publish(
+            &url,
+            "nopub",
+            &[Msg::new(
+                "orders.new",
+                &[("traceparent", &traceparent(1, true))],
+                "denied",
+            )],
+        );
+        publish(
+            &url,
+            "app",
+            &[Msg::new("orders.new", &[], "after"), sentinel()],
+        );
+    });
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        documents(&lines)
+            .iter()
+            .all(|d| d["subject"] != "orders.new")
+    );
+    let received = subs.received_until(sub, "after", Duration::from_secs(10));
+    assert!(
+        received.is_empty(),
+        "the denied message was dropped, not delivered: {received:?}"
+    );
+}
+
+#[test]
+fn usage_errors_and_options_before_the_command() {
+    let run = common::nats_trace(&["listen"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--dest"), "{run:?}");
+    let run = common::nats_trace(&["listen", "a..b"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    // Global options before the command name reach listen (here: a refused connection).
+    let run = common::nats_trace(&[
+        "-s",
+        "nats://127.0.0.1:1",
+        "--timeout",
+        "200ms",
+        "listen",
+        "trace.>",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+}
