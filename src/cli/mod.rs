@@ -23,8 +23,9 @@ use crate::settings::{
     CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
     OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
 };
-use crate::trace::collect::Probe;
+use crate::trace::collect::{Probe, TraceContext};
 use crate::trace::decode::Compression;
+use crate::trace::traceparent::TraceParent;
 
 /// Parses this process's command line into settings.
 pub fn parse() -> Result<Settings, clap::Error> {
@@ -198,6 +199,24 @@ pub struct TraceArgs {
     /// Deliver the message to its subscribers too (default: trace only, deliver nothing).
     #[arg(long)]
     pub deliver: bool,
+
+    /// Trace Context mode: publish with this W3C `traceparent` (a fresh sampled one when no
+    /// VALUE is given) and no Nats-Trace-Dest, and collect the traces from the account's
+    /// msg_trace destination (--dest). The message is delivered. See docs/trace-context.md.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        num_args = 0..=1,
+        default_missing_value = "",
+        requires = "dest",
+        value_parser = parse_traceparent
+    )]
+    pub traceparent: Option<TraceParent>,
+
+    /// With --traceparent: the account's msg_trace destination subject, where the servers
+    /// publish the traces.
+    #[arg(long, value_name = "SUBJECT", requires = "traceparent")]
+    pub dest: Option<String>,
 
     /// Add a header to the traced message, as K:V (repeatable).
     #[arg(short = 'H', long = "header", value_name = "K:V", value_parser = parse_header)]
@@ -428,6 +447,10 @@ impl TraceArgs {
                 deliver: self.deliver,
                 compression: self.compression.into(),
                 timeout,
+                context: self
+                    .traceparent
+                    .zip(self.dest)
+                    .map(|(traceparent, dest)| TraceContext { traceparent, dest }),
             },
             raw: self.raw,
             save: self.save,
@@ -494,6 +517,16 @@ fn non_empty_path(path: Option<PathBuf>) -> Option<PathBuf> {
 
 fn parse_expectation(text: &str) -> Result<Expectation, String> {
     Expectation::parse(text)
+}
+
+/// `--traceparent VALUE`, validated by the W3C rules; without a value (empty), a fresh
+/// sampled one.
+fn parse_traceparent(text: &str) -> Result<TraceParent, String> {
+    if text.is_empty() {
+        return TraceParent::new_sampled()
+            .map_err(|e| format!("cannot make a random traceparent: {e}"));
+    }
+    TraceParent::parse(text).map_err(|e| format!("invalid traceparent {text:?}: {e}"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

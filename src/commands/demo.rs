@@ -55,6 +55,7 @@ async fn trace_demo(
             deliver: false,
             compression: Default::default(),
             timeout,
+            context: None,
         },
         raw: false,
         save: None,
