@@ -295,6 +295,12 @@ pub struct DemoArgs {
     /// stop everything on Ctrl-C or SIGTERM.
     #[arg(long)]
     pub keep: bool,
+
+    /// With --keep: publish RATE sampled application messages per second (fresh W3C
+    /// `traceparent`s), traced to the demo account's msg_trace destination `trace.demo`,
+    /// for `nats-trace listen` in another terminal.
+    #[arg(long, value_name = "RATE", requires = "keep", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub traffic: Option<u32>,
 }
 
 /// `--format`: the output formats.
@@ -428,7 +434,10 @@ impl Command {
                 files: render.files,
                 expect: render.expect,
             }),
-            Command::Demo(demo) => Run::Demo(DemoSettings { keep: demo.keep }),
+            Command::Demo(demo) => Run::Demo(DemoSettings {
+                keep: demo.keep,
+                traffic: demo.traffic,
+            }),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
         }

@@ -50,6 +50,10 @@ no_auth_user: "demo""#;
 /// The server the demo traces from.
 pub const DEMO_ORIGIN: &str = "e1";
 
+/// The servers `demo --traffic` publishes from, in turn: each gives its messages another
+/// route through the topology.
+pub const TRAFFIC_ORIGINS: [&str; 3] = ["e1", "w1", "leaf2"];
+
 /// The demo's subscribers, connected; they unsubscribe when dropped.
 pub struct DemoSubscribers {
     _subscriptions: Vec<(async_nats::Client, async_nats::Subscriber)>,
