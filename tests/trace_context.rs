@@ -370,3 +370,41 @@ fn demo_traffic_is_traced_to_the_demo_destination_until_sigterm() {
     let status = demo.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn traceparent_options_become_the_probe_context() {
+    use nats_trace::settings::Command;
+    let parse = |args: &[&str]| {
+        let mut all = vec!["nats-trace"];
+        all.extend_from_slice(args);
+        match nats_trace::cli::parse_from(all).expect("parses").command {
+            Command::Trace(trace) => trace.probe,
+            other => panic!("expected trace, got {other:?}"),
+        }
+    };
+    // Without a value (before the subject too), a fresh sampled one; with one, that one.
+    for args in [
+        &["--traceparent", "--dest", "trace.demo", "orders.new"][..],
+        &["orders.new", "--traceparent", "--dest", "trace.demo"],
+        &[
+            "trace",
+            "orders.new",
+            "--dest",
+            "trace.demo",
+            "--traceparent",
+        ],
+    ] {
+        let probe = parse(args);
+        assert_eq!(probe.subject, "orders.new", "{args:?}");
+        assert!(probe.delivers());
+        let context = probe.context.expect("trace context");
+        assert_eq!(context.dest, "trace.demo");
+        assert!(context.traceparent.is_sampled(), "{args:?}");
+    }
+    let probe = parse(&["orders.new", "--traceparent", GIVEN, "--dest", "trace.demo"]);
+    assert_eq!(
+        probe.context.expect("context").traceparent.to_string(),
+        GIVEN
+    );
+    assert!(parse(&["orders.new"]).context.is_none());
+}

@@ -344,7 +344,7 @@ impl KeptDemo {
         let mut lines = Vec::new();
         loop {
             let Ok(line) = rx.recv_timeout(RUN_LIMIT.saturating_sub(started.elapsed())) else {
-                let _ = child.kill();
+                stop_demo(child);
                 panic!("the demo did not get ready: {lines:?}");
             };
             let ready = line.starts_with("Press Ctrl-C");
@@ -398,6 +398,7 @@ fn stop_demo(mut child: std::process::Child) -> std::process::ExitStatus {
         }
         if started.elapsed() > RUN_LIMIT {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("the demo did not stop on SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(10));
