@@ -64,6 +64,9 @@ pub struct RenderSettings {
 pub struct DemoSettings {
     /// Keep the topology running after the trace, until Ctrl-C or SIGTERM.
     pub keep: bool,
+    /// With `keep`: publish this many sampled application messages per second (with fresh
+    /// `traceparent`s), traced to the demo account's destination, until stopped.
+    pub traffic: Option<u32>,
 }
 
 /// The shells `completions` writes scripts for.

@@ -132,7 +132,13 @@ fn render_demo_completions_and_man_are_commands_after_global_options() {
     }
     for settings in before_and_after(&["demo", "--keep"]) {
         match settings.command {
-            Command::Demo(demo) => assert_eq!(demo, DemoSettings { keep: true }),
+            Command::Demo(demo) => assert_eq!(
+                demo,
+                DemoSettings {
+                    keep: true,
+                    traffic: None
+                }
+            ),
             other => panic!("expected demo, got {other:?}"),
         }
     }

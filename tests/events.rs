@@ -792,6 +792,7 @@ fn a_no_echo_subscriber_on_the_publishing_connection_is_an_egress_error() {
             deliver: false,
             compression: Default::default(),
             timeout: Duration::from_secs(5),
+            context: None,
         };
         let collected = collect(&mut conn, &probe, &Default::default())
             .await

@@ -6,6 +6,8 @@ mod common;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use common::{Subscribers, nats_trace, normalize_ids};
 use nats_trace::topology::Topology;
 
@@ -361,4 +363,117 @@ fn a_hundred_traces_in_a_row_are_all_complete() {
     }
     // Re-publishing is how lost remote traces are recovered; report how often it happened.
     eprintln!("{attempts_over_one} of 100 traces needed more than one attempt");
+}
+
+/// `--deliver` publishes the message once, so it must arrive complete the first time: the
+/// warm-ups (trace-only, same subject, same inbox prefix) make sure the inbox's interest has
+/// reached every server on the path first. 200 delivered traces in a row on the supercluster
+/// with a leafnode chain, through the library entry point (`trace::live`), each complete and
+/// delivered exactly once to every subscriber (once to the queue group).
+#[test]
+fn two_hundred_delivered_traces_in_a_row_are_complete_and_delivered_once() {
+    use nats_trace::settings::ConnectionOptions;
+    use nats_trace::trace::collect::Probe;
+    use nats_trace::trace::live::trace_live;
+
+    const RUNS: usize = 200;
+    let (topology, mut subs) = common::demo_supercluster();
+    let connection =
+        ConnectionOptions::plain(topology.url("e1"), "nats-trace", Duration::from_secs(10));
+    let mut warmups = Vec::with_capacity(RUNS);
+    let mut incomplete = Vec::new();
+    for n in 0..RUNS {
+        let probe = Probe {
+            subject: "orders.new".into(),
+            payload: format!("delivered-{n}"),
+            headers: Vec::new(),
+            deliver: true,
+            compression: Default::default(),
+            timeout: Duration::from_secs(10),
+            context: None,
+        };
+        let live = subs
+            .runtime
+            .block_on(trace_live(&connection, &probe, &Default::default()))
+            .unwrap_or_else(|e| panic!("run {n}: {e}"));
+        if !live.report.complete {
+            incomplete.push(n);
+        }
+        assert_eq!(live.traces.len(), 6, "run {n}");
+        warmups.push(live.warmup.expect("a delivered message is warmed up"));
+    }
+    assert_eq!(incomplete, Vec::<usize>::new(), "incomplete runs");
+    assert_delivered_once(&topology, &mut subs, RUNS);
+    report_warmup_cost(&mut warmups);
+}
+
+/// Every demo subscriber got each `delivered-N` exactly once; the queue group's two members
+/// together got each once.
+fn assert_delivered_once(topology: &Topology, subs: &mut Subscribers, runs: usize) {
+    let wanted: Vec<String> = {
+        let mut all: Vec<String> = (0..runs).map(|n| format!("delivered-{n}")).collect();
+        all.sort();
+        all
+    };
+    subs.publish(&topology.url("e1"), "orders.new", "sentinel");
+    // DEMO_SUBSCRIBERS: audit, billing, shipping + shipping-2 (queue group), edge-cache.
+    for (index, name) in [(0, "audit"), (1, "billing"), (4, "edge-cache")] {
+        let mut got = subs.received_until(index, "sentinel", Duration::from_secs(10));
+        got.sort();
+        assert_eq!(got, wanted, "{name}");
+    }
+    let mut group = queue_group_received(subs, [2, 3]);
+    group.sort();
+    assert_eq!(group, wanted, "the shippers queue group");
+}
+
+/// What the members of a queue group received: a sentinel reaches only one member, so
+/// sentinels are published (on a quiet moment, from a member's own client) until every
+/// member has seen one; each member's messages arrive in order, so by then it has all.
+fn queue_group_received(subs: &mut Subscribers, members: [usize; 2]) -> Vec<String> {
+    let publisher = subs.clients[members[0]].clone();
+    let [a, b] = members;
+    let (first, rest) = subs.subscriptions.split_at_mut(b);
+    let (sub_a, sub_b) = (&mut first[a], &mut rest[0]);
+    subs.runtime.block_on(async {
+        let mut payloads = Vec::new();
+        let mut done = [false, false];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while done != [true, true] {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "sentinels never reached both members"
+            );
+            let quiet = tokio::time::sleep(Duration::from_millis(20));
+            let (member, message) = tokio::select! {
+                Some(m) = sub_a.next(), if !done[0] => (0, m),
+                Some(m) = sub_b.next(), if !done[1] => (1, m),
+                () = quiet => {
+                    publisher.publish("orders.new", "sentinel".into()).await.expect("publish");
+                    continue;
+                }
+            };
+            match String::from_utf8_lossy(&message.payload).to_string() {
+                text if text == "sentinel" => done[member] = true,
+                text => payloads.push(text),
+            }
+        }
+        payloads
+    })
+}
+
+/// Prints the warm-ups' cost (median and p90, and how many needed more than one attempt),
+/// for docs/trace-context.md; timing is not asserted here.
+fn report_warmup_cost(warmups: &mut [nats_trace::trace::collect::WarmUp]) {
+    warmups.sort_by_key(|w| w.elapsed);
+    let at = |q: f64| warmups[((warmups.len() - 1) as f64 * q) as usize].elapsed;
+    let repeated = warmups.iter().filter(|w| w.attempts > 1).count();
+    let unfinished = warmups.iter().filter(|w| !w.complete).count();
+    eprintln!(
+        "warm-up over {} runs: median {:?}, p90 {:?}, max {:?}; {repeated} needed more than one attempt, {unfinished} never complete",
+        warmups.len(),
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
 }

@@ -226,6 +226,7 @@ fn case_probe(case: &Case, timeout: Duration) -> Probe {
         deliver: case.deliver,
         compression: Default::default(),
         timeout,
+        context: None,
     }
 }
 

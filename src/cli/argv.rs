@@ -40,7 +40,8 @@ fn first_word(cli: &Command, args: &[OsString]) -> Option<(usize, bool)> {
             return (index + 1 < args.len()).then_some((index + 1, true));
         }
         if let Some(long) = text.strip_prefix("--") {
-            let takes_value = !long.contains('=') && long_takes_value(cli, long);
+            let next = args.get(index + 1).map(|a| a.to_string_lossy());
+            let takes_value = !long.contains('=') && long_takes_value(cli, long, next.as_deref());
             index += if takes_value { 2 } else { 1 };
         } else if let Some(shorts) = text.strip_prefix('-').filter(|s| !s.is_empty()) {
             index += if short_cluster_wants_next(cli, shorts) {
@@ -55,16 +56,23 @@ fn first_word(cli: &Command, args: &[OsString]) -> Option<(usize, bool)> {
     None
 }
 
-/// Whether the option `--NAME` takes a value.
-fn long_takes_value(cli: &Command, name: &str) -> bool {
-    cli.get_arguments()
-        .find(|arg| {
-            arg.get_long() == Some(name)
-                || arg
-                    .get_all_aliases()
-                    .is_some_and(|aliases| aliases.contains(&name))
-        })
-        .is_some_and(|arg| arg.get_action().takes_values())
+/// Whether the option `--NAME` takes the `next` word as its value. An option whose value
+/// is optional (`--traceparent [VALUE]`) takes it, as clap does, unless it looks like an
+/// option.
+fn long_takes_value(cli: &Command, name: &str, next: Option<&str>) -> bool {
+    let Some(arg) = cli.get_arguments().find(|arg| {
+        arg.get_long() == Some(name)
+            || arg
+                .get_all_aliases()
+                .is_some_and(|aliases| aliases.contains(&name))
+    }) else {
+        return false;
+    };
+    if !arg.get_action().takes_values() {
+        return false;
+    }
+    let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+    !optional || next.is_some_and(|word| !word.starts_with('-'))
 }
 
 /// Whether a cluster of short options (`vT`, `sURL`, `H`) takes the next word as a value:

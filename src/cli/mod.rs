@@ -24,8 +24,9 @@ use crate::settings::{
     OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
 };
 use crate::settings::{ListenBounds, ListenFilters, ListenSettings};
-use crate::trace::collect::Probe;
+use crate::trace::collect::{Probe, TraceContext};
 use crate::trace::decode::Compression;
+use crate::trace::traceparent::TraceParent;
 
 /// Parses this process's command line into settings.
 pub fn parse() -> Result<Settings, clap::Error> {
@@ -203,6 +204,24 @@ pub struct TraceArgs {
     #[arg(long)]
     pub deliver: bool,
 
+    /// Trace Context mode: publish with this W3C `traceparent` (a fresh sampled one when no
+    /// VALUE is given) and no Nats-Trace-Dest, and collect the traces from the account's
+    /// msg_trace destination (--dest). The message is delivered. See docs/trace-context.md.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        num_args = 0..=1,
+        default_missing_value = "",
+        requires = "dest",
+        value_parser = parse_traceparent
+    )]
+    pub traceparent: Option<TraceParent>,
+
+    /// With --traceparent: the account's msg_trace destination subject, where the servers
+    /// publish the traces.
+    #[arg(long, value_name = "SUBJECT", requires = "traceparent")]
+    pub dest: Option<String>,
+
     /// Add a header to the traced message, as K:V (repeatable).
     #[arg(short = 'H', long = "header", value_name = "K:V", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -280,6 +299,12 @@ pub struct DemoArgs {
     /// stop everything on Ctrl-C or SIGTERM.
     #[arg(long)]
     pub keep: bool,
+
+    /// With --keep: publish RATE sampled application messages per second (fresh W3C
+    /// `traceparent`s), traced to the demo account's msg_trace destination `trace.demo`,
+    /// for `nats-trace listen` in another terminal.
+    #[arg(long, value_name = "RATE", requires = "keep", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub traffic: Option<u32>,
 }
 
 /// `listen`: where to listen, what to show, and when to stop (see docs/listen.md).
@@ -524,7 +549,10 @@ impl Command {
                 files: render.files,
                 expect: render.expect,
             }),
-            Command::Demo(demo) => Run::Demo(DemoSettings { keep: demo.keep }),
+            Command::Demo(demo) => Run::Demo(DemoSettings {
+                keep: demo.keep,
+                traffic: demo.traffic,
+            }),
             Command::Listen(listen) => Run::Listen(listen.into_settings()),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
@@ -544,6 +572,10 @@ impl TraceArgs {
                 deliver: self.deliver,
                 compression: self.compression.into(),
                 timeout,
+                context: self
+                    .traceparent
+                    .zip(self.dest)
+                    .map(|(traceparent, dest)| TraceContext { traceparent, dest }),
             },
             raw: self.raw,
             save: self.save,
@@ -618,6 +650,16 @@ fn parse_positive(text: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("{text:?} is not a whole number of at least 1")),
     }
+}
+
+/// `--traceparent VALUE`, validated by the W3C rules; without a value (empty), a fresh
+/// sampled one.
+fn parse_traceparent(text: &str) -> Result<TraceParent, String> {
+    if text.is_empty() {
+        return TraceParent::new_sampled()
+            .map_err(|e| format!("cannot make a random traceparent: {e}"));
+    }
+    TraceParent::parse(text).map_err(|e| format!("invalid traceparent {text:?}: {e}"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

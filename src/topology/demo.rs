@@ -4,7 +4,7 @@
 //! same tables. The topology's blocking waits run off the async runtime.
 
 use crate::error::Error;
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologyBuilder};
 
 /// The subject the demo traces.
 pub const DEMO_SUBJECT: &str = "orders.new";
@@ -27,17 +27,56 @@ pub const DEMO_SUBSCRIBERS: [(&str, &str, Option<&str>); 5] = [
 /// those its routes and leafnodes announced) before the demo traces.
 pub const DEMO_INTEREST: [(&str, u64); 4] = [("e1", 2), ("w2", 2), ("w1", 3), ("leaf1", 1)];
 
+/// The account the demo's clients are in (the servers bind clients without credentials to it,
+/// as `no_auth_user`): a named account, since the global account `$G` cannot take a
+/// `msg_trace` setting.
+pub const DEMO_ACCOUNT: &str = "APP";
+
+/// The demo account's Trace Context destination (`msg_trace { dest }`, sampling 100 %).
+pub const DEMO_TRACE_DEST: &str = "trace.demo";
+
+/// The accounts of every demo server: the system account, and [`DEMO_ACCOUNT`] with its
+/// `msg_trace` destination and the user that clients without credentials become.
+const DEMO_ACCOUNTS: &str = r#"accounts {
+  SYS: {}
+  APP: {
+    users: [{user: "demo", password: "demo"}]
+    msg_trace: { dest: "trace.demo", sampling: "100%" }
+  }
+}
+system_account: SYS
+no_auth_user: "demo""#;
+
 /// The server the demo traces from.
 pub const DEMO_ORIGIN: &str = "e1";
+
+/// The servers `demo --traffic` publishes from, in turn: each gives its messages another
+/// route through the topology.
+pub const TRAFFIC_ORIGINS: [&str; 3] = ["e1", "w1", "leaf2"];
 
 /// The demo's subscribers, connected; they unsubscribe when dropped.
 pub struct DemoSubscribers {
     _subscriptions: Vec<(async_nats::Client, async_nats::Subscriber)>,
 }
 
+/// The demo's topology: [`Topology::supercluster`] with its clients and leafnode connections
+/// in [`DEMO_ACCOUNT`].
+pub fn topology_builder() -> TopologyBuilder {
+    let in_app = |mut spec: crate::topology::ServerSpec| {
+        for remote in &mut spec.leaf_remotes {
+            remote.extra = format!("account: {DEMO_ACCOUNT:?}");
+        }
+        spec
+    };
+    Topology::supercluster_builder()
+        .common(DEMO_ACCOUNTS)
+        .configure("leaf1", in_app)
+        .configure("leaf2", in_app)
+}
+
 /// Starts the demo's supercluster, on a blocking thread (it waits for the servers).
 pub async fn start_topology() -> Result<Topology, Error> {
-    off_runtime(Topology::supercluster).await
+    off_runtime(|| topology_builder().start()).await
 }
 
 /// Connects the demo's subscribers to `topology`.
@@ -70,7 +109,7 @@ pub async fn subscribe(topology: &Topology) -> Result<DemoSubscribers, Error> {
 pub async fn wait_for_interest(topology: Topology) -> Result<Topology, Error> {
     off_runtime(move || {
         for (server, count) in DEMO_INTEREST {
-            topology.wait_for_interest(server, "$G", DEMO_SUBJECT, count)?;
+            topology.wait_for_interest(server, DEMO_ACCOUNT, DEMO_SUBJECT, count)?;
         }
         Ok(topology)
     })

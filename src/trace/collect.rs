@@ -8,7 +8,18 @@
 //! trace-only attempt is still incomplete after a quiet period (no arrival for as long as the
 //! attempt has taken so far, at least [`MIN_GRACE`], doubling per attempt), it publishes
 //! again; by then the wildcard's interest has propagated. The first complete attempt wins.
-//! With `--deliver` it never publishes twice.
+//!
+//! A delivered message (`--deliver`, and every Trace Context probe) is published only once,
+//! so re-publishing cannot rescue it. It is preceded by *warm-up* attempts: trace-only
+//! copies, traced to the same collection subject, repeated as above until one is complete
+//! (every server on the path could reach the collector), and only then is the real message
+//! published, once. Warm-ups deliver nothing and are never chosen: their traces are told
+//! apart by their own inbox subject, or in Trace Context mode by their attempt header.
+//!
+//! In Trace Context mode ([`TraceContext`]) the real message carries a sampled `traceparent`
+//! and no `Nats-Trace-Dest`: the servers trace it to the account's `msg_trace` destination,
+//! which the collector subscribes to. Other traffic's traces share that destination; only
+//! those whose `request.header` carries this probe's `traceparent` and attempt id are kept.
 //!
 //! Every wait is bounded by the deadline. Collection also ends early, keeping what arrived,
 //! on Ctrl-C ([`Collected::interrupted`]), when the connection closes, and when more than
@@ -28,12 +39,19 @@ use crate::trace::event::{
     TraceMessage,
 };
 use crate::trace::stitch::Stitcher;
+use crate::trace::traceparent::{TRACEPARENT_HEADER, TraceParent};
 use crate::verbose::Verbose;
 
 /// The shortest quiet period before a trace-only attempt is repeated.
 pub const MIN_GRACE: Duration = Duration::from_millis(5);
-/// The most attempts of one trace-only message.
+/// The most attempts of one trace-only message, and the most warm-ups before a delivered one.
 pub const MAX_ATTEMPTS: usize = 8;
+/// The share of the timeout that warm-ups may take before the delivered message is
+/// published anyway (the rest is left for its traces).
+const WARMUP_SHARE: u32 = 2;
+/// The header that names the attempt in Trace Context mode, where every attempt's traces
+/// arrive on the same subject: `PREFIX.n`, unique to this run.
+pub const ATTEMPT_HEADER: &str = "Nats-Trace-Attempt";
 /// How often collection checks that the connection is still up.
 const CONNECTION_CHECK: Duration = Duration::from_millis(50);
 /// The most trace messages one collection keeps (over all attempts); one per server and
@@ -52,6 +70,35 @@ pub struct Probe {
     pub compression: Compression,
     /// How long to wait for the traces.
     pub timeout: Duration,
+    /// Trace Context mode: trace through the account's `msg_trace` destination.
+    pub context: Option<TraceContext>,
+}
+
+/// Trace Context mode (`trace --traceparent --dest`): the message carries `traceparent`
+/// instead of `Nats-Trace-Dest`, is always delivered, and its traces are collected from
+/// the account's trace destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The `traceparent` the message carries (sampled unless the user chose otherwise).
+    pub traceparent: TraceParent,
+    /// The account's `msg_trace` destination, where the servers publish the traces.
+    pub dest: String,
+}
+
+impl Probe {
+    /// Whether the message is delivered to its subscribers, and so published only once.
+    pub fn delivers(&self) -> bool {
+        self.deliver || self.context.is_some()
+    }
+
+    /// The subject the collector subscribes to: the account's destination in Trace Context
+    /// mode, else every attempt's inbox subject under `prefix`.
+    fn collection_subject(&self, prefix: &str) -> String {
+        match &self.context {
+            Some(context) => context.dest.clone(),
+            None => format!("{prefix}.*"),
+        }
+    }
 }
 
 /// One trace message as received, decompressed.
@@ -83,6 +130,21 @@ pub struct Collected {
     pub publish_denied: Option<String>,
     /// True when Ctrl-C ended the collection: what arrived so far is kept.
     pub interrupted: bool,
+    /// For a delivered message: how long the warm-ups took before it was published, and
+    /// how many there were.
+    pub warmup: Option<WarmUp>,
+}
+
+/// What preparing a delivered message's one publish cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmUp {
+    /// From the first warm-up's publish to the real message's.
+    pub elapsed: Duration,
+    /// How many warm-up attempts were published.
+    pub attempts: usize,
+    /// Whether one of them was complete (else the real message went out when the warm-ups
+    /// ran out of attempts or time).
+    pub complete: bool,
 }
 
 impl Collected {
@@ -103,19 +165,31 @@ pub fn decode_and_parse(
     Ok((json, message))
 }
 
-/// One publish of the probe, to its own inbox subject, and what came back for it.
+/// One publish of the probe, and what came back for it.
 struct Attempt {
-    dest: String,
+    /// `PREFIX.n`: its trace destination, or in Trace Context mode its [`ATTEMPT_HEADER`].
+    id: String,
+    kind: AttemptKind,
     published_at: Instant,
     last_arrival: Option<Instant>,
     stitcher: Stitcher,
     traces: Vec<ReceivedTrace>,
 }
 
+/// Whether an attempt may be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptKind {
+    /// A trace-only copy published to open the way for a delivered message; never chosen.
+    WarmUp,
+    /// The message itself (each trace-only attempt, or the one delivered publish).
+    Traced,
+}
+
 impl Attempt {
-    fn new(dest: String) -> Attempt {
+    fn new(id: String, kind: AttemptKind) -> Attempt {
         Attempt {
-            dest,
+            id,
+            kind,
             published_at: Instant::now(),
             last_arrival: None,
             stitcher: Stitcher::new(),
@@ -132,7 +206,7 @@ enum Flow {
 }
 
 /// Publishes the probe and collects its trace messages until the tree is complete or the
-/// timeout passes.
+/// timeout passes. A delivered message is preceded by warm-ups (see the module doc).
 pub async fn collect(
     conn: &mut Connection,
     probe: &Probe,
@@ -143,7 +217,12 @@ pub async fn collect(
     tokio::pin!(interrupt);
     let mut collector = Collector::new(conn, probe, log);
     let mut subscription = collector.subscribe().await?;
-    collector.publish_attempt(true).await?;
+    let first = if probe.delivers() {
+        AttemptKind::WarmUp
+    } else {
+        AttemptKind::Traced
+    };
+    collector.publish_attempt(first, true).await?;
     collector.receive(&mut subscription, interrupt).await?;
     collector.finish()
 }
@@ -153,20 +232,31 @@ struct Collector<'a> {
     conn: &'a mut Connection,
     probe: &'a Probe,
     log: &'a Verbose,
-    /// The inbox prefix; attempt *n* is traced to `PREFIX.n`.
+    /// The inbox prefix; attempt *n* is `PREFIX.n`.
     prefix: String,
     started: Instant,
     deadline: Instant,
+    /// When warm-ups give way to the delivered message, ready or not.
+    warmup_deadline: Instant,
     attempts: Vec<Attempt>,
     warnings: Vec<String>,
     publish_denied: Option<String>,
     /// The first attempt whose tree is complete.
     winner: Option<usize>,
+    /// A delivered message: set when a warm-up is complete and the message is to go out.
+    real_due: bool,
+    /// Whether a warm-up was complete.
+    warmed: bool,
+    warmup: Option<WarmUp>,
     /// False once a repeated publish failed: no more attempts.
     can_retry: bool,
     /// Trace messages and decompressed bytes received over all attempts, for the bounds.
     received: usize,
     received_bytes: usize,
+    /// Trace Context mode: messages on the destination that were not this probe's, and
+    /// those that could not be decoded (whose they were is unknown).
+    others: usize,
+    undecodable: usize,
     interrupted: bool,
 }
 
@@ -181,59 +271,53 @@ impl<'a> Collector<'a> {
             prefix,
             started,
             deadline: started + probe.timeout,
+            warmup_deadline: started + probe.timeout / WARMUP_SHARE,
             attempts: Vec::new(),
             warnings: Vec::new(),
             publish_denied: None,
             winner: None,
+            real_due: false,
+            warmed: false,
+            warmup: None,
             can_retry: true,
             received: 0,
             received_bytes: 0,
+            others: 0,
+            undecodable: 0,
             interrupted: false,
         }
     }
 
-    /// Subscribes to `PREFIX.*` and makes sure the server has the subscription.
+    /// Subscribes to the collection subject and makes sure the server has the subscription.
     async fn subscribe(&mut self) -> Result<async_nats::Subscriber, Error> {
         let client = &self.conn.client;
-        let subscription = bounded(
-            self.deadline,
-            client.subscribe(format!("{}.*", self.prefix)),
-        )
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-        .map_err(|e| Error::Connect(format!("cannot subscribe to the trace inbox: {e}")))?;
+        let subject = self.probe.collection_subject(&self.prefix);
+        let subscription = bounded(self.deadline, client.subscribe(subject.clone()))
+            .await
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Connect(format!("cannot subscribe to {subject}: {e}")))?;
         bounded(self.deadline, client.flush())
             .await
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(|e| Error::Connect(format!("connection lost before publishing: {e}")))?;
-        self.log.say(format_args!(
-            "listening for trace messages on {}.*",
-            self.prefix
-        ));
+        self.log
+            .say(format_args!("listening for trace messages on {subject}"));
         Ok(subscription)
     }
 
-    /// Publishes the next attempt to its own inbox subject; `flush` waits for the server.
-    async fn publish_attempt(&mut self, flush: bool) -> Result<(), Error> {
-        let dest = format!("{}.{}", self.prefix, self.attempts.len() + 1);
-        let headers = probe_headers(self.probe, &dest);
-        self.log.say(format_args!(
-            "publishing to {} with {TRACE_DEST_HEADER}: {dest}{}",
-            self.probe.subject,
-            if self.probe.deliver {
-                ""
-            } else {
-                ", trace only"
-            }
-        ));
-        self.attempts.push(Attempt::new(dest));
+    /// Publishes the next attempt of `kind`; `flush` waits for the server.
+    async fn publish_attempt(&mut self, kind: AttemptKind, flush: bool) -> Result<(), Error> {
+        let id = format!("{}.{}", self.prefix, self.attempts.len() + 1);
+        let headers = probe_headers(self.probe, kind, &id);
+        self.say_publishing(kind, &id);
+        if kind == AttemptKind::Traced && self.probe.delivers() {
+            self.warmup_finished();
+        }
+        self.attempts.push(Attempt::new(id, kind));
         let client = &self.conn.client;
         let subject = &self.probe.subject;
-        let publishing = client.publish_with_headers(
-            subject.clone(),
-            headers,
-            self.probe.payload.clone().into(),
-        );
+        let payload = self.probe.payload.clone().into();
+        let publishing = client.publish_with_headers(subject.clone(), headers, payload);
         bounded(self.deadline, publishing)
             .await
             .and_then(|r| r.map_err(|e| e.to_string()))
@@ -245,6 +329,49 @@ impl<'a> Collector<'a> {
             .await
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(|e| Error::Connect(format!("connection lost while publishing: {e}")))
+    }
+
+    /// `-v`: what is published, and where its traces go.
+    fn say_publishing(&self, kind: AttemptKind, id: &str) {
+        let how = match (kind, &self.probe.context) {
+            (AttemptKind::WarmUp, None) => {
+                format!("{TRACE_DEST_HEADER}: {id}, warm-up, trace only")
+            }
+            (AttemptKind::WarmUp, Some(c)) => {
+                format!("{TRACE_DEST_HEADER}: {}, warm-up {id}, trace only", c.dest)
+            }
+            (AttemptKind::Traced, Some(c)) => {
+                format!(
+                    "{TRACEPARENT_HEADER}: {}, {ATTEMPT_HEADER}: {id}, delivered",
+                    c.traceparent
+                )
+            }
+            (AttemptKind::Traced, None) if self.probe.deliver => {
+                format!("{TRACE_DEST_HEADER}: {id}, delivered")
+            }
+            (AttemptKind::Traced, None) => format!("{TRACE_DEST_HEADER}: {id}, trace only"),
+        };
+        self.log.say(format_args!(
+            "publishing to {} with {how}",
+            self.probe.subject
+        ));
+    }
+
+    /// Records what the warm-ups cost, as the delivered message goes out.
+    fn warmup_finished(&mut self) {
+        let Some(first) = self.attempts.first() else {
+            return;
+        };
+        let warmup = WarmUp {
+            elapsed: first.published_at.elapsed(),
+            attempts: self.attempts.len(),
+            complete: self.warmed,
+        };
+        self.log.say(format_args!(
+            "warm-up: {} attempt(s) in {:?}, complete: {}",
+            warmup.attempts, warmup.elapsed, warmup.complete
+        ));
+        self.warmup = Some(warmup);
     }
 
     /// Waits for trace messages, server errors, retries, the deadline and Ctrl-C until an
@@ -259,6 +386,11 @@ impl<'a> Collector<'a> {
         let mut health = tokio::time::interval(CONNECTION_CHECK);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while self.winner.is_none() {
+            if self.real_due {
+                self.real_due = false;
+                self.publish_real().await;
+                continue;
+            }
             let retry_at = self.next_retry();
             let deadline = self.deadline;
             let flow = tokio::select! {
@@ -294,40 +426,77 @@ impl<'a> Collector<'a> {
             "connection lost after {:?}",
             self.started.elapsed()
         ));
-        connection_lost(&self.attempts, &mut self.warnings)?;
+        connection_lost(self.has_traces(), &mut self.warnings)?;
         Ok(Flow::Stop)
     }
 
-    /// One message on the inbox (`None`: the subscription ended with the connection).
+    /// Whether any trace of the message itself (not of a warm-up) arrived.
+    fn has_traces(&self) -> bool {
+        self.attempts
+            .iter()
+            .any(|a| a.kind == AttemptKind::Traced && !a.stitcher.is_empty())
+    }
+
+    /// One message on the collection subject (`None`: the subscription ended with the
+    /// connection).
     fn on_message(&mut self, message: Option<async_nats::Message>) -> Result<Flow, Error> {
         let Some(message) = message else {
-            connection_lost(&self.attempts, &mut self.warnings)?;
+            connection_lost(self.has_traces(), &mut self.warnings)?;
             return Ok(Flow::Stop);
         };
         let subject = message.subject.to_string();
-        let Some(index) = self.attempts.iter().position(|a| a.dest == subject) else {
+        let by_subject = self.attempts.iter().position(|a| a.id == subject);
+        if self.probe.context.is_none() && by_subject.is_none() {
+            return Ok(Flow::Continue);
+        }
+        let headers = header_pairs(&message);
+        let (json, trace) = match decode_and_parse(content_encoding(&headers), &message.payload) {
+            Ok(decoded) => decoded,
+            Err(why) => {
+                self.on_undecodable(&subject, by_subject.is_some(), why);
+                return Ok(Flow::Continue);
+            }
+        };
+        let Some(index) = by_subject.or_else(|| self.attempt_by_header(&trace)) else {
+            self.others += 1;
             return Ok(Flow::Continue);
         };
         if !self.within_bounds() {
             return Ok(Flow::Stop);
         }
-        let headers = header_pairs(&message);
-        let encoding = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
-            .map(|(_, v)| v.as_str());
-        match decode_and_parse(encoding, &message.payload) {
-            Ok((json, trace)) => self.keep(index, subject, headers, json, trace),
-            Err(why) => self
-                .warnings
-                .push(format!("ignored a trace message on {subject}: {why}")),
-        }
+        self.keep(index, subject, headers, json, trace);
         Ok(Flow::Continue)
     }
 
+    /// A message that could not be decoded: a warning when it is known to be this probe's;
+    /// in Trace Context mode, where it may be another message's, only counted.
+    fn on_undecodable(&mut self, subject: &str, ours: bool, why: String) {
+        if ours {
+            self.warnings
+                .push(format!("ignored a trace message on {subject}: {why}"));
+        } else {
+            self.log
+                .say(format_args!("ignored a trace message on {subject}: {why}"));
+            self.undecodable += 1;
+        }
+    }
+
+    /// Trace Context mode: the attempt a trace message on the destination belongs to, by
+    /// its [`ATTEMPT_HEADER`]; the message itself must also carry this probe's
+    /// `traceparent`. `None` for other traffic's traces.
+    fn attempt_by_header(&self, trace: &TraceMessage) -> Option<usize> {
+        let context = self.probe.context.as_ref()?;
+        let id = trace.request.header_value(ATTEMPT_HEADER)?;
+        let index = self.attempts.iter().position(|a| a.id == id)?;
+        if self.attempts[index].kind == AttemptKind::WarmUp {
+            return Some(index);
+        }
+        let traceparent = trace.request.header_value(TRACEPARENT_HEADER)?;
+        (TraceParent::parse(traceparent).ok()? == context.traceparent).then_some(index)
+    }
+
     /// Counts one more trace message; false (with a warning) once the bounds are passed.
-    /// Checked before decoding: the last message kept may pass the byte bound by at most one
-    /// message's size.
+    /// The last message kept may pass the byte bound by at most one message's size.
     fn within_bounds(&mut self) -> bool {
         self.received += 1;
         if self.received <= MAX_TRACE_MESSAGES && self.received_bytes < MAX_COLLECTED_BYTES {
@@ -341,8 +510,8 @@ impl<'a> Collector<'a> {
         false
     }
 
-    /// Adds a decoded trace message to attempt `index`; that attempt wins when its tree is
-    /// complete.
+    /// Adds a decoded trace message to attempt `index`. A complete attempt of the message
+    /// wins; a complete warm-up sends the delivered message on its way.
     fn keep(
         &mut self,
         index: usize,
@@ -357,11 +526,16 @@ impl<'a> Collector<'a> {
         }
         let attempt = &mut self.attempts[index];
         self.log.say(format_args!(
-            "trace from server {:?} hop {:?} after {:?} (attempt {})",
+            "trace from server {:?} hop {:?} after {:?} (attempt {}{})",
             trace.server.name,
             trace.hop(),
             attempt.published_at.elapsed(),
-            index + 1
+            index + 1,
+            if attempt.kind == AttemptKind::WarmUp {
+                ", warm-up"
+            } else {
+                ""
+            }
         ));
         attempt.stitcher.add(trace);
         attempt.last_arrival = Some(Instant::now());
@@ -371,31 +545,75 @@ impl<'a> Collector<'a> {
             json,
             received_at: SystemTime::now(),
         });
-        if attempt.stitcher.is_complete() {
-            self.winner = Some(index);
+        if !attempt.stitcher.is_complete() {
+            return;
         }
+        match attempt.kind {
+            AttemptKind::Traced => self.winner = Some(index),
+            AttemptKind::WarmUp => {
+                self.warmed = true;
+                self.real_due = !self.real_published();
+            }
+        }
+    }
+
+    /// Whether the delivered message went out already.
+    fn real_published(&self) -> bool {
+        self.attempts.iter().any(|a| a.kind == AttemptKind::Traced)
     }
 
     /// An error the server reported on the connection: fatal when it denies the inbox,
     /// remembered when it denies the publish, else a warning.
     fn on_server_error(&mut self, error: &str) -> Result<Flow, Error> {
         self.log.say(format_args!("server error: {error}"));
-        match classify_server_error(error, &self.probe.subject, &self.prefix) {
+        let (collection, context) = match &self.probe.context {
+            Some(context) => (context.dest.as_str(), true),
+            None => (self.prefix.as_str(), false),
+        };
+        match classify_server_error(error, &self.probe.subject, collection, context) {
             ServerErrorKind::Fatal(why) => return Err(Error::Permission(why)),
             ServerErrorKind::PublishDenied(why) => self.publish_denied = Some(why),
+            ServerErrorKind::DestinationDenied(why) => {
+                // The servers drop the message: nothing can arrive, so stop now.
+                self.warnings.push(why);
+                return Ok(Flow::Stop);
+            }
             ServerErrorKind::Other => self.warnings.push(format!("server error: {error}")),
         }
         Ok(Flow::Continue)
     }
 
-    /// Publishes another attempt. Not flushed: waiting for the server's answer here would
-    /// stop the loop from noticing arrivals, a lost connection or Ctrl-C.
+    /// Publishes another attempt: a trace-only one again, another warm-up, or — when the
+    /// warm-ups ran out of attempts or time — the delivered message. Not flushed: waiting
+    /// for the server's answer here would stop the loop from noticing arrivals, a lost
+    /// connection or Ctrl-C.
     async fn retry(&mut self) -> Flow {
-        if let Err(e) = self.publish_attempt(false).await {
+        let kind = if !self.probe.delivers() {
+            AttemptKind::Traced
+        } else if self.attempts.len() < MAX_ATTEMPTS && Instant::now() < self.warmup_deadline {
+            AttemptKind::WarmUp
+        } else {
+            return self.publish_real().await;
+        };
+        if let Err(e) = self.publish_attempt(kind, false).await {
             self.warnings.push(format!("could not publish again: {e}"));
             self.can_retry = false;
         }
         Flow::Continue
+    }
+
+    /// Publishes the delivered message, once; a failure ends the collection with an error
+    /// warning (nothing of it can arrive).
+    async fn publish_real(&mut self) -> Flow {
+        match self.publish_attempt(AttemptKind::Traced, true).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.warnings
+                    .push(format!("could not publish the message: {e}"));
+                self.can_retry = false;
+                Flow::Stop
+            }
+        }
     }
 
     /// Ctrl-C (`received`) ends the collection; a failed signal listener changes nothing.
@@ -411,20 +629,33 @@ impl<'a> Collector<'a> {
         Flow::Stop
     }
 
-    /// When to publish the next attempt, if ever.
+    /// When to publish the next attempt, if ever: a trace-only message is repeated while
+    /// incomplete; a delivered one is warmed up until a warm-up is complete, then never
+    /// repeated.
     fn next_retry(&self) -> Option<Instant> {
         if !self.can_retry {
             return None;
         }
-        next_retry(self.probe, &self.attempts)
+        if !self.probe.delivers() {
+            return (self.attempts.len() < MAX_ATTEMPTS)
+                .then(|| quiet_retry(&self.attempts))
+                .flatten();
+        }
+        if self.real_published() {
+            return None;
+        }
+        quiet_retry(&self.attempts).map(|at| at.min(self.warmup_deadline))
     }
 
     /// The chosen attempt's traces, or the error when nothing usable arrived.
     fn finish(mut self) -> Result<Collected, Error> {
         let elapsed = self.started.elapsed();
         let count = self.attempts.len();
-        let chosen = self.winner.unwrap_or_else(|| best_attempt(&self.attempts));
-        let attempt = self.attempts.swap_remove(chosen);
+        let attempt = match self.chosen() {
+            Some(chosen) => self.attempts.swap_remove(chosen),
+            None => Attempt::new(String::new(), AttemptKind::Traced),
+        };
+        self.note_others();
         if self.interrupted {
             self.warnings.push(format!(
                 "interrupted: showing the {} trace message(s) received so far",
@@ -437,7 +668,7 @@ impl<'a> Collector<'a> {
             "{} trace message(s) in {:?}, attempt {} of {}, complete: {}",
             attempt.traces.len(),
             elapsed,
-            chosen + 1,
+            attempt.id.rsplit('.').next().unwrap_or_default(),
             count,
             attempt.stitcher.is_complete()
         ));
@@ -448,7 +679,32 @@ impl<'a> Collector<'a> {
             elapsed,
             publish_denied: self.publish_denied,
             interrupted: self.interrupted,
+            warmup: self.warmup,
         })
+    }
+
+    /// The attempt to show: the complete one, else the best of the message's own attempts
+    /// (never a warm-up); `None` when the message itself was never published.
+    fn chosen(&self) -> Option<usize> {
+        self.winner.or_else(|| best_attempt(&self.attempts))
+    }
+
+    /// Trace Context mode, `-v`: how many other messages the destination carried meanwhile;
+    /// a warning for those that could not be decoded (they may have been this probe's).
+    fn note_others(&mut self) {
+        let Some(context) = &self.probe.context else {
+            return;
+        };
+        self.log.say(format_args!(
+            "{} other trace message(s) on {} were not this message's",
+            self.others, context.dest
+        ));
+        if self.undecodable > 0 {
+            self.warnings.push(format!(
+                "{} trace message(s) on {} could not be decoded (they may be other traffic's)",
+                self.undecodable, context.dest
+            ));
+        }
     }
 
     /// The error when no trace message arrived: the refused publish, else the timeout with
@@ -475,14 +731,34 @@ fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The probe's own headers and the trace headers for an attempt traced to `dest`.
-fn probe_headers(probe: &Probe, dest: &str) -> async_nats::HeaderMap {
+/// The value of `Content-Encoding` among `headers`.
+fn content_encoding(headers: &[(String, String)]) -> Option<&str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The probe's own headers and the trace headers for attempt `id` of `kind`: ad hoc, traced
+/// to `id` (a warm-up in Trace Context mode to the destination, naming itself in
+/// [`ATTEMPT_HEADER`]); the Trace Context message with its `traceparent` and attempt id.
+fn probe_headers(probe: &Probe, kind: AttemptKind, id: &str) -> async_nats::HeaderMap {
     let mut headers = async_nats::HeaderMap::new();
     for (key, value) in &probe.headers {
         headers.append(key.as_str(), value.as_str());
     }
-    headers.insert(TRACE_DEST_HEADER, dest);
-    if !probe.deliver {
+    match (&probe.context, kind) {
+        (None, _) => headers.insert(TRACE_DEST_HEADER, id),
+        (Some(context), AttemptKind::WarmUp) => {
+            headers.insert(TRACE_DEST_HEADER, context.dest.as_str());
+            headers.insert(ATTEMPT_HEADER, id);
+        }
+        (Some(context), AttemptKind::Traced) => {
+            headers.insert(TRACEPARENT_HEADER, context.traceparent.to_string().as_str());
+            headers.insert(ATTEMPT_HEADER, id);
+        }
+    }
+    if kind == AttemptKind::WarmUp || !probe.delivers() {
         headers.insert(TRACE_ONLY_HEADER, "true");
     }
     if let Some(encoding) = probe.compression.accept_encoding() {
@@ -491,10 +767,10 @@ fn probe_headers(probe: &Probe, dest: &str) -> async_nats::HeaderMap {
     headers
 }
 
-/// The connection closed while collecting: an error when nothing arrived yet, else a warning
-/// (what arrived is still shown).
-fn connection_lost(attempts: &[Attempt], warnings: &mut Vec<String>) -> Result<(), Error> {
-    if attempts.iter().all(|a| a.stitcher.is_empty()) {
+/// The connection closed while collecting: an error when nothing of the message arrived
+/// yet (`has_traces` false), else a warning (what arrived is still shown).
+fn connection_lost(has_traces: bool, warnings: &mut Vec<String>) -> Result<(), Error> {
+    if !has_traces {
         return Err(Error::Connect(
             "the connection to the server was lost while collecting traces, before any trace message arrived".into(),
         ));
@@ -524,32 +800,30 @@ fn denied_by_trace(trace: &TraceMessage, subject: &str) -> Option<String> {
     })
 }
 
-/// When to publish another attempt, if ever.
-fn next_retry(probe: &Probe, attempts: &[Attempt]) -> Option<Instant> {
-    if probe.deliver || attempts.len() >= MAX_ATTEMPTS {
-        return None;
-    }
+/// When to publish after the last attempt: once it has been quiet for as long as it has
+/// taken so far (at least [`MIN_GRACE`]), doubled per attempt.
+fn quiet_retry(attempts: &[Attempt]) -> Option<Instant> {
     let current = attempts.last()?;
     let last_event = current.last_arrival.unwrap_or(current.published_at);
     let taken = last_event.duration_since(current.published_at);
-    let quiet = taken.max(MIN_GRACE) * (1 << (attempts.len() - 1));
+    let quiet = taken.max(MIN_GRACE) * (1 << (attempts.len() - 1).min(16));
     Some(last_event + quiet)
 }
 
-/// The attempt that got furthest: an origin first, then the most traces, then the earliest.
-fn best_attempt(attempts: &[Attempt]) -> usize {
-    let mut best = 0;
+/// The attempt of the message (never a warm-up) that got furthest: an origin first, then
+/// the most traces, then the earliest.
+fn best_attempt(attempts: &[Attempt]) -> Option<usize> {
+    let mut best: Option<(usize, (bool, usize))> = None;
     for (index, attempt) in attempts.iter().enumerate() {
+        if attempt.kind == AttemptKind::WarmUp {
+            continue;
+        }
         let key = (attempt.stitcher.has_origin(), attempt.stitcher.len());
-        let best_key = (
-            attempts[best].stitcher.has_origin(),
-            attempts[best].stitcher.len(),
-        );
-        if key > best_key {
-            best = index;
+        if best.is_none_or(|(_, best_key)| key > best_key) {
+            best = Some((index, key));
         }
     }
-    best
+    best.map(|(index, _)| index)
 }
 
 enum ServerErrorKind {
@@ -557,24 +831,45 @@ enum ServerErrorKind {
     Fatal(String),
     /// Publishing the message was denied; its trace may still report it.
     PublishDenied(String),
+    /// Trace Context mode: the publisher may not publish to the trace destination, so the
+    /// servers drop the message (nats-server 2.11.15 and later).
+    DestinationDenied(String),
     Other,
 }
 
-fn classify_server_error(error: &str, subject: &str, prefix: &str) -> ServerErrorKind {
+/// What a server error means for a probe of `subject` collected on `collection`: the
+/// inbox prefix (ad hoc) or the account's destination (`context`).
+fn classify_server_error(
+    error: &str,
+    subject: &str,
+    collection: &str,
+    context: bool,
+) -> ServerErrorKind {
     let lower = error.to_ascii_lowercase();
     if !lower.contains("permissions violation") {
         return ServerErrorKind::Other;
     }
     let shown = crate::text::sanitize(error);
-    if lower.contains("subscription") && error.contains(prefix) {
+    let quoted = |s: &str| error.contains(&format!("\"{s}\""));
+    let names_collection = if context {
+        quoted(collection)
+    } else {
+        error.contains(collection)
+    };
+    let what = if context {
+        format!("the trace destination {collection}")
+    } else {
+        format!("the trace inbox {collection}.*")
+    };
+    if lower.contains("subscription") && names_collection {
+        ServerErrorKind::Fatal(format!("no permission to subscribe to {what} ({shown})"))
+    } else if lower.contains("publish") && names_collection && context {
+        ServerErrorKind::DestinationDenied(format!("no permission to publish to {what} ({shown})"))
+    } else if lower.contains("publish") && names_collection {
         ServerErrorKind::Fatal(format!(
-            "no permission to subscribe to the trace inbox {prefix}.* ({shown})"
+            "no permission to publish trace messages to {what} ({shown})"
         ))
-    } else if lower.contains("publish") && error.contains(prefix) {
-        ServerErrorKind::Fatal(format!(
-            "no permission to publish trace messages to the inbox {prefix}.* ({shown})"
-        ))
-    } else if lower.contains("publish") && error.contains(&format!("\"{subject}\"")) {
+    } else if lower.contains("publish") && quoted(subject) {
         ServerErrorKind::PublishDenied(format!("no permission to publish to {subject} ({shown})"))
     } else {
         ServerErrorKind::Other

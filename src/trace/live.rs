@@ -1,5 +1,6 @@
 //! The one live-trace entry point: connect, publish the probe, collect its trace messages
-//! and stitch them into a report. `trace`, `check` and `demo` (and later `listen` and
+//! and stitch them into a report, ad hoc (`Nats-Trace-Dest`) or in Trace Context mode (a
+//! `traceparent`, collected from the account's destination; see [`collect::TraceContext`]). `trace`, `check` and `demo` (and later `listen` and
 //! `probe`) all trace through [`trace_live`], never through a copy of it.
 
 use crate::connect;
@@ -21,6 +22,8 @@ pub struct LiveTrace {
     pub publish_denied: Option<String>,
     /// Set when Ctrl-C ended the collection early.
     pub interrupted: bool,
+    /// For a delivered message: what its warm-ups cost.
+    pub warmup: Option<collect::WarmUp>,
 }
 
 /// Connects as `connection` says, publishes `probe` and collects and stitches its traces.
@@ -30,6 +33,9 @@ pub async fn trace_live(
     log: &Verbose,
 ) -> Result<LiveTrace, Error> {
     validate_publish_subject(&probe.subject)?;
+    if let Some(context) = &probe.context {
+        validate_publish_subject(&context.dest)?;
+    }
     let mut conn = connect::connect(connection, log).await?;
     let info = conn.client.server_info();
     log.say(format_args!(
@@ -41,7 +47,7 @@ pub async fn trace_live(
     Ok(LiveTrace {
         report: TraceReport::new(
             probe.subject.clone(),
-            probe.deliver,
+            probe.delivers(),
             collected.stitcher.finish(),
             Some(collected.elapsed),
             complete,
@@ -50,5 +56,6 @@ pub async fn trace_live(
         warnings: collected.warnings,
         publish_denied: collected.publish_denied,
         interrupted: collected.interrupted,
+        warmup: collected.warmup,
     })
 }

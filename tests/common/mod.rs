@@ -220,6 +220,22 @@ impl Subscribers {
             client.flush().await.expect("flush");
         });
     }
+
+    /// As [`Subscribers::publish`], as `user` (whose password is its name).
+    pub(crate) fn publish_as(&self, user: &str, url: &str, subject: &str, payload: &str) {
+        self.runtime.block_on(async {
+            let client =
+                async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+                    .connect(url)
+                    .await
+                    .expect("publisher connects");
+            client
+                .publish(subject.to_string(), payload.to_string().into())
+                .await
+                .expect("publish");
+            client.flush().await.expect("flush");
+        });
+    }
 }
 
 /// The demo topology (supercluster with a leafnode chain) with the demo's subscribers, their
@@ -288,5 +304,132 @@ impl Subscribers {
                 "creating stream {name}: {answer}"
             );
         });
+    }
+}
+
+/// The demo's own topology (its clients in account `APP`, whose `msg_trace` destination is
+/// `trace.demo`) with the demo's subscribers, their interest propagated along the path.
+pub(crate) fn demo_app_supercluster() -> (nats_trace::topology::Topology, Subscribers) {
+    use nats_trace::topology::demo::{
+        DEMO_ACCOUNT, DEMO_INTEREST, DEMO_SUBJECT, DEMO_SUBSCRIBERS, topology_builder,
+    };
+    let topology = topology_builder().start().expect("demo topology starts");
+    let mut subscribers = Subscribers::new();
+    for (server, name, queue) in DEMO_SUBSCRIBERS {
+        subscribers.subscribe(&topology.url(server), name, DEMO_SUBJECT, queue);
+    }
+    for (server, count) in DEMO_INTEREST {
+        topology
+            .wait_for_interest(server, DEMO_ACCOUNT, DEMO_SUBJECT, count)
+            .expect("interest propagates");
+    }
+    (topology, subscribers)
+}
+
+/// The decompressed trace messages of a `--raw` run, parsed.
+pub(crate) fn raw_traces(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(">>> "))
+        .map(|json| serde_json::from_str(json).expect("raw line is JSON"))
+        .collect()
+}
+
+/// A `nats-trace demo --keep …` running in the background: what it printed until it was
+/// ready, and the way to stop it (SIGTERM, as documented).
+pub(crate) struct KeptDemo {
+    /// `None` once it was stopped.
+    child: Option<std::process::Child>,
+    /// The lines it printed up to `Press Ctrl-C`.
+    pub lines: Vec<String>,
+}
+
+impl KeptDemo {
+    /// Starts `nats-trace demo --keep` with `extra` arguments and waits (bounded) until it
+    /// says it is ready.
+    pub(crate) fn start(extra: &[&str]) -> KeptDemo {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
+            .args(["demo", "--keep", "--color", "never"])
+            .args(extra)
+            .env_remove("NATS_URL")
+            .env_remove("NATS_CONTEXT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let ready = line.starts_with("Press Ctrl-C");
+                if tx.send(line).is_err() || ready {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let mut lines = Vec::new();
+        loop {
+            let Ok(line) = rx.recv_timeout(RUN_LIMIT.saturating_sub(started.elapsed())) else {
+                stop_demo(child);
+                panic!("the demo did not get ready: {lines:?}");
+            };
+            let ready = line.starts_with("Press Ctrl-C");
+            lines.push(line);
+            if ready {
+                return KeptDemo {
+                    child: Some(child),
+                    lines,
+                };
+            }
+        }
+    }
+
+    /// The URL the demo exported for `server` (`export NATS_DEMO_E1=…`).
+    pub(crate) fn url(&self, server: &str) -> String {
+        let prefix = format!("export NATS_DEMO_{}=", server.to_ascii_uppercase());
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .expect("the demo exports the server's URL")
+            .to_string()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the demo to end; its exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let child = self.child.take().expect("running");
+        stop_demo(child)
+    }
+}
+
+impl Drop for KeptDemo {
+    /// A test that failed before stopping the demo still stops it (and so its servers).
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stop_demo(child)));
+        }
+    }
+}
+
+/// SIGTERM to a kept demo, then a bounded wait for it to end.
+fn stop_demo(mut child: std::process::Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the demo did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
