@@ -11,18 +11,20 @@
 //! and the others are still read; only input with nothing usable at all is an [`Error::Input`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::Error;
 use crate::text::sanitize;
 use crate::trace::collect::ReceivedTrace;
-use crate::trace::event::TraceMessage;
+use crate::trace::event::{Event, EventList, ServerInfo, TraceMessage, TraceRequest};
 
 /// The prefix `--raw` puts before each trace message.
 pub const RAW_PREFIX: &str = ">>> ";
@@ -210,8 +212,152 @@ fn parse_lines(name: &str, text: &[u8], inputs: &mut Inputs) {
     }
 }
 
-/// One saved line or bare trace message.
+/// One saved line or bare trace message. Read in one pass straight into the model, exactly
+/// as the same trace message is read live; what that pass does not take (anything but a
+/// well-formed saved line or trace message, or a field given twice) is read again through
+/// a JSON value by [`parse_slowly`], which accepts what it can and names the problem.
 fn parse_one(text: &str) -> Result<TraceMessage, String> {
+    match serde_json::from_str::<Line>(text) {
+        Ok(line) => line.into_message().map_or_else(|| parse_slowly(text), Ok),
+        Err(_) => parse_slowly(text),
+    }
+}
+
+/// The trace message fields of one JSON object, each `None` when absent.
+#[derive(Default)]
+struct Fields {
+    server: Option<Box<ServerInfo>>,
+    request: Option<TraceRequest>,
+    hops: Option<u64>,
+    events: Option<Vec<Event>>,
+}
+
+impl Fields {
+    /// The trace message, when these fields make one (it has `server` or `events`).
+    fn into_message(self) -> Option<TraceMessage> {
+        if self.server.is_none() && self.events.is_none() {
+            return None;
+        }
+        Some(TraceMessage {
+            server: self.server.unwrap_or_default(),
+            request: self.request.unwrap_or_default(),
+            hops: self.hops.unwrap_or_default(),
+            events: self.events.unwrap_or_default(),
+        })
+    }
+}
+
+/// One line read in one pass: the trace message fields at its top level (a bare trace
+/// message) and those of its `trace` object (a saved line), every other field skipped.
+struct Line {
+    fields: Fields,
+    trace: Option<Fields>,
+}
+
+impl Line {
+    /// A saved line's `trace`, else the line itself, when it is a trace message.
+    fn into_message(self) -> Option<TraceMessage> {
+        self.trace.unwrap_or(self.fields).into_message()
+    }
+}
+
+impl<'de> Deserialize<'de> for Line {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Line, D::Error> {
+        d.deserialize_map(LineVisitor { nested: false })
+    }
+}
+
+/// The field names [`LineVisitor`] reads; any other is skipped.
+enum Key {
+    Server,
+    Request,
+    Hops,
+    Events,
+    Trace,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+                Ok(match name {
+                    "server" => Key::Server,
+                    "request" => Key::Request,
+                    "hops" => Key::Hops,
+                    "events" => Key::Events,
+                    "trace" => Key::Trace,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads one JSON object (only an object) into a [`Line`]; inside `trace` (`nested`), a
+/// `trace` field is an ordinary one and skipped.
+struct LineVisitor {
+    nested: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LineVisitor {
+    type Value = Line;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LineVisitor {
+    type Value = Line;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a trace message or a saved line")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+        let mut line = Line {
+            fields: Fields::default(),
+            trace: None,
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            let fields = &mut line.fields;
+            match key {
+                Key::Server => once(&mut fields.server, map.next_value()?)?,
+                Key::Request => once(&mut fields.request, map.next_value()?)?,
+                Key::Hops => once(&mut fields.hops, map.next_value()?)?,
+                Key::Events => once(&mut fields.events, map.next_value::<EventList>()?.0)?,
+                Key::Trace if !self.nested => {
+                    let trace = map.next_value_seed(LineVisitor { nested: true })?;
+                    once(&mut line.trace, trace.fields)?;
+                }
+                Key::Trace | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(line)
+    }
+}
+
+/// Fills `slot`; a field given twice is refused (the slow path then decides, as it
+/// always has: the last one counts).
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::custom("a field given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// One saved line or bare trace message through a JSON value: slower, for what
+/// [`parse_one`]'s single pass does not take, and the words for every problem.
+fn parse_slowly(text: &str) -> Result<TraceMessage, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| describe_json_error(&e))?;
     let Value::Object(mut object) = value else {
         return Err(format!(
