@@ -100,12 +100,30 @@ pub fn fan_out_tree(branching: &[usize]) -> Vec<String> {
         for (name, hop, ingress_name) in &level {
             let mut egresses = String::new();
             for k in 1..=children {
-                let child = format!("{}{k}", if depth == 0 { "s".to_string() } else { format!("{name}.") });
-                let child_hop = if hop.is_empty() { k.to_string() } else { format!("{hop}.{k}") };
+                let child = format!(
+                    "{}{k}",
+                    if depth == 0 {
+                        "s".to_string()
+                    } else {
+                        format!("{name}.")
+                    }
+                );
+                let child_hop = if hop.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{hop}.{k}")
+                };
                 egresses.push_str(&route_egress(egress_kind, &child, &child_hop));
                 next.push((child, child_hop, name.clone()));
             }
-            out.push(trace_json(name, hop, ingress_kind, ingress_name, &egresses, children));
+            out.push(trace_json(
+                name,
+                hop,
+                ingress_kind,
+                ingress_name,
+                &egresses,
+                children,
+            ));
         }
         level = next;
     }
