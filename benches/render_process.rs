@@ -8,7 +8,8 @@
 //! ratio, then where the time goes in-process (read + parse, stitch, render; medians).
 //!
 //! `BENCH_RUNS` sets the pairs (default 15 under `cargo bench`, 2 in the smoke run that
-//! `cargo test --all-targets` makes with small trees).
+//! `cargo test --all-targets` makes with small trees). `RENDER_BIN` times another
+//! `nats-trace` binary instead of this build's (a copy of an older build, to compare).
 
 use std::hint::black_box;
 use std::io;
@@ -46,7 +47,9 @@ fn saved_file(dir: &Path, branching: &[usize]) -> (PathBuf, usize) {
 /// One run of the release binary on `path`, which must exit 0 (a complete trace).
 fn run_binary(path: &Path) -> Duration {
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
+    let binary =
+        std::env::var_os("RENDER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_nats-trace").into());
+    let output = Command::new(binary)
         .args(["render", "--format", "tree"])
         .arg(path)
         .stdout(Stdio::null())
