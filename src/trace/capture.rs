@@ -132,9 +132,26 @@ fn read_input(path: &Path, inputs: &mut Inputs) -> Result<(), Error> {
     let name = sanitize(&path.display().to_string());
     let unreadable = |e: io::Error| Error::Input(format!("cannot read {name}: {e}"));
     let file = std::fs::File::open(path).map_err(unreadable)?;
+    if let Ok(metadata) = file.metadata() {
+        reserve_for(metadata.len(), &mut inputs.messages);
+    }
     let reader = io::BufReader::with_capacity(READ_BUFFER_BYTES, file);
     parse_into(&name, reader, &unreadable, inputs)
 }
+
+/// The fewest bytes a saved trace message takes on one line (a server's trace message with
+/// no events is about 300 bytes; saved lines are longer).
+const MIN_LINE_BYTES: u64 = 256;
+
+/// Makes room for the messages a file of `bytes` can hold at most, so that the list is not
+/// grown (and copied to fresh memory) again and again; room not filled is never touched.
+fn reserve_for(bytes: u64, messages: &mut Vec<TraceMessage>) {
+    let most = usize::try_from(bytes / MIN_LINE_BYTES).unwrap_or(usize::MAX);
+    messages.reserve(most.min(MAX_RESERVED_MESSAGES));
+}
+
+/// The most messages reserved ahead for one file (about 100 MB of room).
+const MAX_RESERVED_MESSAGES: usize = 1 << 20;
 
 /// Parses the text of one input called `name`: a JSON array, `--raw` output (only its
 /// `>>> ` lines count), or JSON lines. Every message read is returned; a line or item that
