@@ -688,7 +688,8 @@ fn bounded_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Erro
                 }
                 events.push(event);
             }
-            let exact = events.drain(..).collect();
+            let mut exact = Vec::with_capacity(events.len());
+            exact.append(&mut events);
             if events.capacity() <= SCRATCH_EVENTS_KEPT {
                 SCRATCH_EVENTS.set(events);
             }
