@@ -9,6 +9,11 @@
 //! `Nats-Trace-Hop`). A bare trace message (what `--raw` prints after `>>> `) is accepted
 //! wherever a saved line is. A line that cannot be used is a warning naming the file and line,
 //! and the others are still read; only input with nothing usable at all is an [`Error::Input`].
+//!
+//! Files are read line by line through one buffer, and each line in one pass straight into
+//! the event model, as the same trace message is read live; only a line that pass does not
+//! take is read again through a JSON value, for the words of its warning
+//! (docs/performance.md, "Whole-process `render`").
 
 use std::collections::BTreeMap;
 use std::fmt;
