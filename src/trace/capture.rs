@@ -9,20 +9,27 @@
 //! `Nats-Trace-Hop`). A bare trace message (what `--raw` prints after `>>> `) is accepted
 //! wherever a saved line is. A line that cannot be used is a warning naming the file and line,
 //! and the others are still read; only input with nothing usable at all is an [`Error::Input`].
+//!
+//! Files are read line by line through one buffer, and each line in one pass straight into
+//! the event model, as the same trace message is read live; only a line that pass does not
+//! take is read again through a JSON value, for the words of its warning
+//! (docs/performance.md, "Whole-process `render`").
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::fmt;
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::Error;
 use crate::text::sanitize;
 use crate::trace::collect::ReceivedTrace;
-use crate::trace::event::TraceMessage;
+use crate::trace::event::{Event, EventList, ServerInfo, TraceMessage, TraceRequest};
 
 /// The prefix `--raw` puts before each trace message.
 pub const RAW_PREFIX: &str = ">>> ";
@@ -103,9 +110,7 @@ pub fn read_inputs(files: &[PathBuf]) -> Result<Inputs, Error> {
     let files = if files.is_empty() { &stdin[..] } else { files };
     let mut inputs = Inputs::default();
     for path in files {
-        let read =
-            read_input(path).and_then(|(name, bytes)| parse_into(&name, &bytes, &mut inputs));
-        if let Err(e) = read {
+        if let Err(e) = read_input(path, &mut inputs) {
             inputs.warnings.push(e.to_string());
         }
     }
@@ -118,49 +123,79 @@ pub fn read_inputs(files: &[PathBuf]) -> Result<Inputs, Error> {
     Ok(inputs)
 }
 
-/// The display name and the bytes of one input (`-`: standard input).
-fn read_input(path: &Path) -> Result<(String, Vec<u8>), Error> {
+/// How much of a file is read at a time: the lines are parsed as they are read, so a big
+/// capture is never in memory whole (a JSON array is).
+const READ_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Reads one input (`-`: standard input) into `inputs`; an input that cannot be read to
+/// its end adds nothing.
+fn read_input(path: &Path, inputs: &mut Inputs) -> Result<(), Error> {
     if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
-        return Ok(("<stdin>".to_string(), bytes));
+        let unreadable = |e: io::Error| Error::Input(format!("cannot read standard input: {e}"));
+        return parse_into("<stdin>", io::stdin().lock(), &unreadable, inputs);
     }
     let name = sanitize(&path.display().to_string());
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::Input(format!("cannot read {name}: {e}")))?;
-    Ok((name, bytes))
+    let unreadable = |e: io::Error| Error::Input(format!("cannot read {name}: {e}"));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    if let Ok(metadata) = file.metadata() {
+        reserve_for(metadata.len(), &mut inputs.messages);
+    }
+    let reader = io::BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    parse_into(&name, reader, &unreadable, inputs)
 }
+
+/// The fewest bytes a saved trace message takes on one line (a server's trace message with
+/// no events is about 300 bytes; saved lines are longer).
+const MIN_LINE_BYTES: u64 = 256;
+
+/// Makes room for the messages a file of `bytes` can hold at most, so that the list is not
+/// grown (and copied to fresh memory) again and again; room not filled is never touched.
+fn reserve_for(bytes: u64, messages: &mut Vec<TraceMessage>) {
+    let most = usize::try_from(bytes / MIN_LINE_BYTES).unwrap_or(usize::MAX);
+    messages.reserve(most.min(MAX_RESERVED_MESSAGES));
+}
+
+/// The most messages reserved ahead for one file (about 100 MB of room).
+const MAX_RESERVED_MESSAGES: usize = 1 << 20;
 
 /// Parses the text of one input called `name`: a JSON array, `--raw` output (only its
 /// `>>> ` lines count), or JSON lines. Every message read is returned; a line or item that
 /// cannot be used is a warning. An error when the input as a whole is unusable.
 pub fn parse(name: &str, text: &[u8]) -> Result<Inputs, Error> {
     let mut inputs = Inputs::default();
-    parse_into(name, text, &mut inputs)?;
+    let unreadable = |e: io::Error| Error::Input(format!("cannot read {name}: {e}"));
+    parse_into(name, text, &unreadable, &mut inputs)?;
     Ok(inputs)
 }
 
-/// [`parse`] into `inputs`.
-fn parse_into(name: &str, text: &[u8], inputs: &mut Inputs) -> Result<(), Error> {
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::Input(format!(
-            "{name}: empty input: no trace messages"
-        )));
-    }
+/// [`parse`] of what `reader` holds, into `inputs`; `unreadable` words a read error. On an
+/// error, nothing of this input is kept.
+fn parse_into(
+    name: &str,
+    reader: impl BufRead,
+    unreadable: &dyn Fn(io::Error) -> Error,
+    inputs: &mut Inputs,
+) -> Result<(), Error> {
     let found = inputs.messages.len();
     let problems = inputs.warnings.len();
-    if text.trim_ascii_start().starts_with(b"[") {
-        parse_array(name, text, inputs)?;
-    } else {
-        parse_lines(name, text, inputs);
+    let mut lines = LineReader {
+        name,
+        found,
+        problems,
+        raw_output: false,
+    };
+    let read = lines.read(reader, unreadable, inputs);
+    let read = read.and_then(|()| {
+        if inputs.messages.len() == found && inputs.warnings.len() == problems {
+            return Err(Error::Input(format!("{name}: no trace messages")));
+        }
+        Ok(())
+    });
+    if read.is_err() {
+        inputs.messages.truncate(found);
+        inputs.warnings.truncate(problems);
     }
-    if inputs.messages.len() == found && inputs.warnings.len() == problems {
-        return Err(Error::Input(format!("{name}: no trace messages")));
-    }
-    Ok(())
+    read
 }
 
 /// A JSON array of trace messages (or saved lines); an item that is not one is a warning.
@@ -183,20 +218,76 @@ fn parse_array(name: &str, text: &[u8], inputs: &mut Inputs) -> Result<(), Error
     Ok(())
 }
 
-/// JSON lines, or `--raw` output when any line starts with `>>> `; a line that is not a
-/// trace message (cut short, not JSON, not UTF-8) is a warning naming it.
-fn parse_lines(name: &str, text: &[u8], inputs: &mut Inputs) {
-    let lines = || text.split(|b| *b == b'\n');
-    let raw_output = lines().any(|line| line.starts_with(RAW_PREFIX.as_bytes()));
-    for (index, line) in lines().enumerate() {
+/// Reads one input line by line, in one pass and one buffer: a JSON array when its first
+/// character (past white space) is `[`; else JSON lines, or `--raw` output once a line
+/// starts with `>>> ` (what was read from the lines before is then dropped: in `--raw`
+/// output only the `>>> ` lines count). A line that is not a trace message (cut short, not
+/// JSON, not UTF-8) is a warning naming it.
+struct LineReader<'a> {
+    name: &'a str,
+    /// What `inputs` held before this input.
+    found: usize,
+    problems: usize,
+    raw_output: bool,
+}
+
+impl LineReader<'_> {
+    fn read(
+        &mut self,
+        mut reader: impl BufRead,
+        unreadable: &dyn Fn(io::Error) -> Error,
+        inputs: &mut Inputs,
+    ) -> Result<(), Error> {
+        let mut line = Vec::new();
+        // The white space before the first text, kept for a JSON array's error positions.
+        let mut leading = Vec::new();
+        let mut text_seen = false;
+        let mut number = 0;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(unreadable)? == 0 {
+                break;
+            }
+            number += 1;
+            if !text_seen {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    leading.extend_from_slice(&line);
+                    continue;
+                }
+                text_seen = true;
+                if line.trim_ascii_start().starts_with(b"[") {
+                    leading.extend_from_slice(&line);
+                    reader.read_to_end(&mut leading).map_err(unreadable)?;
+                    return parse_array(self.name, &leading, inputs);
+                }
+            }
+            self.line(number, &line, inputs);
+        }
+        if !text_seen {
+            return Err(Error::Input(format!(
+                "{}: empty input: no trace messages",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Line `number` (as read, with its end of line).
+    fn line(&mut self, number: usize, line: &[u8], inputs: &mut Inputs) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if !self.raw_output && line.starts_with(RAW_PREFIX.as_bytes()) {
+            self.raw_output = true;
+            inputs.messages.truncate(self.found);
+            inputs.warnings.truncate(self.problems);
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let body = if raw_output {
+        let body = if self.raw_output {
             match line.strip_prefix(RAW_PREFIX.as_bytes()) {
                 Some(body) => body,
-                None => continue,
+                None => return,
             }
         } else if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return;
         } else {
             line
         };
@@ -205,13 +296,159 @@ fn parse_lines(name: &str, text: &[u8], inputs: &mut Inputs) {
             .and_then(parse_one);
         match message {
             Ok(message) => inputs.messages.push(message),
-            Err(why) => inputs.warnings.push(format!("{name}:{}: {why}", index + 1)),
+            Err(why) => inputs
+                .warnings
+                .push(format!("{}:{number}: {why}", self.name)),
         }
     }
 }
 
-/// One saved line or bare trace message.
+/// One saved line or bare trace message. Read in one pass straight into the model, exactly
+/// as the same trace message is read live; what that pass does not take (anything but a
+/// well-formed saved line or trace message, or a field given twice) is read again through
+/// a JSON value by [`parse_slowly`], which accepts what it can and names the problem.
 fn parse_one(text: &str) -> Result<TraceMessage, String> {
+    match serde_json::from_str::<Line>(text) {
+        Ok(line) => line.into_message().map_or_else(|| parse_slowly(text), Ok),
+        Err(_) => parse_slowly(text),
+    }
+}
+
+/// The trace message fields of one JSON object, each `None` when absent.
+#[derive(Default)]
+struct Fields {
+    server: Option<Box<ServerInfo>>,
+    request: Option<TraceRequest>,
+    hops: Option<u64>,
+    events: Option<Vec<Event>>,
+}
+
+impl Fields {
+    /// The trace message, when these fields make one (it has `server` or `events`).
+    fn into_message(self) -> Option<TraceMessage> {
+        if self.server.is_none() && self.events.is_none() {
+            return None;
+        }
+        Some(TraceMessage {
+            server: self.server.unwrap_or_default(),
+            request: self.request.unwrap_or_default(),
+            hops: self.hops.unwrap_or_default(),
+            events: self.events.unwrap_or_default(),
+        })
+    }
+}
+
+/// One line read in one pass: the trace message fields at its top level (a bare trace
+/// message) and those of its `trace` object (a saved line), every other field skipped.
+struct Line {
+    fields: Fields,
+    trace: Option<Fields>,
+}
+
+impl Line {
+    /// A saved line's `trace`, else the line itself, when it is a trace message.
+    fn into_message(self) -> Option<TraceMessage> {
+        self.trace.unwrap_or(self.fields).into_message()
+    }
+}
+
+impl<'de> Deserialize<'de> for Line {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Line, D::Error> {
+        d.deserialize_map(LineVisitor { nested: false })
+    }
+}
+
+/// The field names [`LineVisitor`] reads; any other is skipped.
+enum Key {
+    Server,
+    Request,
+    Hops,
+    Events,
+    Trace,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+                Ok(match name {
+                    "server" => Key::Server,
+                    "request" => Key::Request,
+                    "hops" => Key::Hops,
+                    "events" => Key::Events,
+                    "trace" => Key::Trace,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads one JSON object (only an object) into a [`Line`]; inside `trace` (`nested`), a
+/// `trace` field is an ordinary one and skipped.
+struct LineVisitor {
+    nested: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LineVisitor {
+    type Value = Line;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LineVisitor {
+    type Value = Line;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a trace message or a saved line")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+        let mut line = Line {
+            fields: Fields::default(),
+            trace: None,
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            let fields = &mut line.fields;
+            match key {
+                Key::Server => once(&mut fields.server, map.next_value()?)?,
+                Key::Request => once(&mut fields.request, map.next_value()?)?,
+                Key::Hops => once(&mut fields.hops, map.next_value()?)?,
+                Key::Events => once(&mut fields.events, map.next_value::<EventList>()?.0)?,
+                Key::Trace if !self.nested => {
+                    let trace = map.next_value_seed(LineVisitor { nested: true })?;
+                    once(&mut line.trace, trace.fields)?;
+                }
+                Key::Trace | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(line)
+    }
+}
+
+/// Fills `slot`; a field given twice is refused (the slow path then decides, as it
+/// always has: the last one counts).
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::custom("a field given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// One saved line or bare trace message through a JSON value: slower, for what
+/// [`parse_one`]'s single pass does not take, and the words for every problem.
+fn parse_slowly(text: &str) -> Result<TraceMessage, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| describe_json_error(&e))?;
     let Value::Object(mut object) = value else {
         return Err(format!(
@@ -366,5 +603,118 @@ mod tests {
             message(">>> \u{1b}[31m\n"),
             Err("f:1: not JSON: expected value at line 1 column 1".into())
         );
+    }
+
+    #[test]
+    fn raw_output_counts_only_its_prefixed_lines_wherever_the_first_one_is() {
+        let one = TraceMessage::from_json(TRACE.as_bytes()).expect("trace");
+        // What was read before the first `>>> ` line is dropped, warnings included.
+        let text = format!("{TRACE}\nhello\n>>> {TRACE}\n{TRACE}\n");
+        assert_eq!(message(&text), Ok(vec![one]));
+        let inputs =
+            parse("f", format!("hello\n\n>>> {TRACE}\n>>> x\n").as_bytes()).expect("readable");
+        assert_eq!(
+            inputs.warnings,
+            vec!["f:4: not JSON: expected value at line 1 column 1".to_string()]
+        );
+    }
+
+    #[test]
+    fn lines_and_array_positions_count_the_leading_blank_lines() {
+        assert_eq!(
+            message(&format!("\n \r\n{TRACE}\nhello")),
+            Err("f:4: not JSON: expected value at line 1 column 1".into())
+        );
+        assert_eq!(
+            message("\n\n  [1,\n x]"),
+            Err("f: not JSON: expected value at line 4 column 2".into())
+        );
+        let one = TraceMessage::from_json(TRACE.as_bytes()).expect("trace");
+        assert_eq!(
+            message(&format!("\n\t\n[{TRACE},\n{TRACE}]\n")),
+            Ok(vec![one.clone(), one])
+        );
+    }
+
+    #[test]
+    fn an_unreadable_input_keeps_nothing_of_what_it_read() {
+        /// Gives `good` then fails.
+        struct Failing<'a>(&'a [u8]);
+        impl io::Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk gone"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = format!("{TRACE}\nhello\n");
+        let mut inputs = Inputs::default();
+        let unreadable = |e: io::Error| Error::Input(format!("cannot read f: {e}"));
+        let reader = io::BufReader::with_capacity(16, Failing(text.as_bytes()));
+        let read = parse_into("f", reader, &unreadable, &mut inputs);
+        assert_eq!(
+            read.map_err(|e| e.to_string()),
+            Err("cannot read f: disk gone".into())
+        );
+        assert_eq!(inputs, Inputs::default());
+    }
+
+    #[test]
+    fn the_single_pass_reads_what_the_slow_path_reads() {
+        let one = TraceMessage::from_json(TRACE.as_bytes()).expect("trace");
+        // Fields around `trace` are skipped, whatever they hold; so is a nested `trace`.
+        let saved = format!(
+            "{{\"subject\":\"s\",\"events\":7,\"trace\":{},\"x\":[{{}}]}}",
+            TRACE.replacen('{', "{\"trace\":1,", 1)
+        );
+        assert_eq!(parse_one(&saved), Ok(one.clone()));
+        assert_eq!(parse_slowly(&saved), Ok(one.clone()));
+        // A field given twice: the last one counts, as it always has.
+        let twice = TRACE.replacen('{', "{\"hops\":9,\"hops\":2,", 1);
+        assert_eq!(parse_one(&twice).map(|m| m.hops), Ok(2));
+        let twice = format!("{{\"trace\":{{\"hops\":3}},\"trace\":{TRACE}}}");
+        assert_eq!(parse_one(&twice), Ok(one.clone()));
+        for text in [
+            r#"{"server":null,"events":[]}"#,
+            r#"{"trace":null}"#,
+            r#"{"trace":[{"name":"a"},{},0,[]]}"#,
+            r#"[{"name":"a"},{},0,[]]"#,
+            r#"{"request":{}}"#,
+            r#"{"trace":{"hops":1},"server":{}}"#,
+        ] {
+            assert_eq!(parse_one(text), parse_slowly(text), "{text}");
+            assert!(parse_one(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_captured_line_reads_the_same_in_one_pass_and_through_a_value() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut lines = 0;
+        for entry in std::fs::read_dir(dir).expect("testdata") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("capture");
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let single = serde_json::from_str::<Line>(line)
+                    .ok()
+                    .and_then(Line::into_message)
+                    .expect("a captured line is read in one pass");
+                assert_eq!(
+                    Ok(&single),
+                    parse_slowly(line).as_ref(),
+                    "{}",
+                    path.display()
+                );
+                lines += 1;
+            }
+        }
+        assert!(lines >= 30, "only {lines} captured lines");
     }
 }

@@ -153,16 +153,26 @@ impl Collected {
     }
 }
 
-/// Why a received payload could not be used.
+/// A received payload decoded by its `Content-Encoding` and parsed: its JSON text and the
+/// trace message, or why it could not be used.
 pub fn decode_and_parse(
     content_encoding: Option<&str>,
     payload: &[u8],
 ) -> Result<(String, TraceMessage), String> {
     let data = decode::decode(content_encoding, payload).map_err(|e| e.to_string())?;
-    let message =
-        TraceMessage::from_json(&data).map_err(|e| format!("malformed trace message: {e}"))?;
-    let json = String::from_utf8(data).map_err(|_| "trace message is not UTF-8".to_string())?;
-    Ok((json, message))
+    let malformed = |e: serde_json::Error| format!("malformed trace message: {e}");
+    // UTF-8 checked once for the whole text (then not again string by string while parsing);
+    // text that is not UTF-8 is parsed as bytes, for the same error as ever.
+    match String::from_utf8(data) {
+        Ok(json) => {
+            let message = TraceMessage::from_json_str(&json).map_err(malformed)?;
+            Ok((json, message))
+        }
+        Err(e) => match TraceMessage::from_json(e.as_bytes()) {
+            Err(e) => Err(malformed(e)),
+            Ok(_) => Err("trace message is not UTF-8".to_string()),
+        },
+    }
 }
 
 /// One publish of the probe, and what came back for it.

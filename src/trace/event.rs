@@ -248,20 +248,49 @@ impl<'de> Deserialize<'de> for Headers {
                 mut map: A,
             ) -> Result<Headers, A::Error> {
                 let mut headers = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
-                while let Some((name, values)) =
-                    map.next_entry::<CompactString, Vec<CompactString>>()?
-                {
-                    if values.is_empty() {
-                        // A name without values is kept, with an empty value.
-                        headers.push((name, CompactString::default()));
-                    } else {
-                        headers.extend(values.into_iter().map(|v| (name.clone(), v)));
-                    }
+                while let Some(name) = map.next_key::<CompactString>()? {
+                    map.next_value_seed(HeaderValues {
+                        name,
+                        headers: &mut headers,
+                    })?;
                 }
                 Ok(Headers(headers))
             }
         }
         d.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// Reads the list of values of header `name` straight into `headers`, one pair per value;
+/// a name without values is kept, with an empty value.
+struct HeaderValues<'h> {
+    name: CompactString,
+    headers: &'h mut Vec<(CompactString, CompactString)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for HeaderValues<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HeaderValues<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of header values")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let first = self.headers.len();
+        while let Some(value) = seq.next_element::<CompactString>()? {
+            self.headers.push((self.name.clone(), value));
+        }
+        if self.headers.len() == first {
+            self.headers.push((self.name, CompactString::default()));
+        }
+        Ok(())
     }
 }
 
@@ -626,6 +655,16 @@ pub struct TraceMessage {
     pub events: Vec<Event>,
 }
 
+/// A trace message's event list on its own, bounded as in [`TraceMessage`]: for readers that
+/// take a trace message's fields one by one (saved lines, in `capture`).
+pub(crate) struct EventList(pub(crate) Vec<Event>);
+
+impl<'de> Deserialize<'de> for EventList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_events(d).map(EventList)
+    }
+}
+
 /// Deserialises the event list, failing as soon as it holds more than
 /// [`MAX_EVENTS_PER_TRACE`] events, before they are all in memory.
 fn bounded_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Error> {
@@ -639,7 +678,8 @@ fn bounded_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Erro
             self,
             mut seq: A,
         ) -> Result<Vec<Event>, A::Error> {
-            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            let mut events = SCRATCH_EVENTS.take();
+            events.clear();
             while let Some(event) = seq.next_element()? {
                 if events.len() == MAX_EVENTS_PER_TRACE {
                     return Err(serde::de::Error::custom(format!(
@@ -648,16 +688,37 @@ fn bounded_events<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Erro
                 }
                 events.push(event);
             }
-            Ok(events)
+            let mut exact = Vec::with_capacity(events.len());
+            exact.append(&mut events);
+            if events.capacity() <= SCRATCH_EVENTS_KEPT {
+                SCRATCH_EVENTS.set(events);
+            }
+            Ok(exact)
         }
     }
     d.deserialize_seq(Bounded)
+}
+
+/// The most events the scratch list keeps room for between trace messages.
+const SCRATCH_EVENTS_KEPT: usize = 4096;
+
+thread_local! {
+    /// Where a trace message's events are read before they move to a list of their exact
+    /// size: the list of a message read from a stream would otherwise keep the room its
+    /// growth left (twice the events, at worst), for as long as the trace is kept.
+    static SCRATCH_EVENTS: std::cell::Cell<Vec<Event>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl TraceMessage {
     /// Parses a decompressed trace message.
     pub fn from_json(data: &[u8]) -> Result<TraceMessage, serde_json::Error> {
         serde_json::from_slice(data)
+    }
+
+    /// [`TraceMessage::from_json`] for text already known to be UTF-8, which is then not
+    /// checked again string by string (the same result, faster).
+    pub fn from_json_str(text: &str) -> Result<TraceMessage, serde_json::Error> {
+        serde_json::from_str(text)
     }
 
     /// The ingress event: the first event, when it is one.
