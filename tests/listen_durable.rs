@@ -215,7 +215,10 @@ fn documents(lines: &[String]) -> Vec<Value> {
 fn by_traceparent(lines: &[String]) -> BTreeMap<String, Vec<Value>> {
     let mut seen: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for doc in documents(lines) {
-        let tp = doc["traceparent"].as_str().expect("a traceparent").to_string();
+        let tp = doc["traceparent"]
+            .as_str()
+            .expect("a traceparent")
+            .to_string();
         seen.entry(tp).or_default().push(doc);
     }
     seen
@@ -319,7 +322,7 @@ fn ctrl_c_hands_pending_messages_back_to_the_next_listener() {
 }
 
 #[test]
-fn errors_are_one_line_and_exit_2() {
+fn without_jetstream_one_line_and_exit_2() {
     let plain = TopologyBuilder::new()
         .server(ServerSpec::new("n1").extra(&accounts(false)))
         .start()
@@ -338,7 +341,10 @@ fn errors_are_one_line_and_exit_2() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--stream needs JetStream"), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+}
 
+#[test]
+fn stream_errors_and_usage_errors_exit_2() {
     let js = TopologyBuilder::new()
         .server(ServerSpec::new("n1").jetstream().extra(&accounts(true)))
         .start()
@@ -372,17 +378,95 @@ fn errors_are_one_line_and_exit_2() {
     assert!(run.stderr.contains("does not capture trace.app"), "{run:?}");
     let run = listen(&["--stream", "OTHER", "--create-stream"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("exists with subjects [other.>]"), "{run:?}");
+    assert!(
+        run.stderr.contains("exists with subjects [other.>]"),
+        "{run:?}"
+    );
     // Usage: --stream without --durable, an ack wait not longer than --settle, a bad name.
     for args in [
         vec!["-s", &url, "listen", "trace.app", "--stream", STREAM],
-        vec!["-s", &url, "listen", "trace.app", "--stream", "A.B", "--durable", "d"],
         vec![
-            "-s", &url, "listen", "trace.app", "--stream", STREAM, "--durable", "d",
-            "--create-stream", "--settle", "2s", "--ack-wait", "1s",
+            "-s",
+            &url,
+            "listen",
+            "trace.app",
+            "--stream",
+            "A.B",
+            "--durable",
+            "d",
+        ],
+        vec![
+            "-s",
+            &url,
+            "listen",
+            "trace.app",
+            "--stream",
+            STREAM,
+            "--durable",
+            "d",
+            "--create-stream",
+            "--settle",
+            "2s",
+            "--ack-wait",
+            "1s",
         ],
     ] {
         let run = common::nats_trace(&args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
     }
+}
+
+/// A trace message as a slow leafnode server would publish it for message `n`: it received
+/// the message from the hub (hop 1) and delivered it to a client.
+fn late_leaf_trace(n: u64) -> String {
+    serde_json::json!({
+        "server": {"name": "leaf", "id": "NLEAF"},
+        "request": {
+            "header": {"traceparent": [traceparent(n)], "Nats-Trace-Hop": ["1"]},
+            "msgsize": 2
+        },
+        "events": [
+            {"type": "in", "ts": "2026-01-01T00:00:00Z", "kind": 4, "cid": 9, "name": "hub",
+             "acc": "$G", "subj": "orders.new"},
+            {"type": "eg", "ts": "2026-01-01T00:00:00.001Z", "kind": 0, "cid": 10, "name": "edge"}
+        ]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_late_trace_message_of_a_shown_message_is_acknowledged_not_shown() {
+    let topology = hub_with_untraced_leaf();
+    let url = topology.url("hub");
+    let mut listener = Listener::start(&url, &["--settle", "300ms"]);
+    wait_for_consumer(&url, |_| true, "created");
+    publish(&url, "orders.new", 7..8);
+    listener.wait_for_documents(1);
+    // The leaf's trace arrives after its message was shown incomplete.
+    common::runtime().block_on(async {
+        let client = async_nats::connect(&url).await.expect("connects");
+        client
+            .publish("trace.app", late_leaf_trace(7).into())
+            .await
+            .expect("publish");
+        client.flush().await.expect("flush");
+    });
+    publish(&url, "local.x", 8..9);
+    listener.wait_for_documents(2);
+    wait_for_consumer(
+        &url,
+        |(delivered, unacked, _)| delivered == 3 && unacked == 0,
+        "the late trace message acknowledged",
+    );
+    listener.signal("-INT");
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 130, "{stderr}");
+    let seen = by_traceparent(&lines);
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>(),
+        vec![traceparent(7), traceparent(8)],
+        "{lines:#?}"
+    );
+    assert!(seen.values().all(|docs| docs.len() == 1), "{lines:#?}");
+    assert_eq!(seen[&traceparent(7)][0]["complete"], false);
 }

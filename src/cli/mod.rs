@@ -18,13 +18,13 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::ci::expect::Expectation;
 use crate::connect::secret::Secret;
+use crate::listen::{DurableSettings, StreamLimits};
 use crate::render::Format;
 use crate::settings::{
     CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
     OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
 };
 use crate::settings::{ListenBounds, ListenFilters, ListenSettings};
-use crate::listen::{DurableSettings, StreamLimits};
 use crate::trace::collect::{Probe, TraceContext};
 use crate::trace::decode::Compression;
 use crate::trace::traceparent::TraceParent;
@@ -388,11 +388,12 @@ pub struct ListenArgs {
     pub show_headers: bool,
 
     #[command(flatten)]
-    pub durable: DurableArgs,
+    pub durable: Box<DurableArgs>,
 }
 
 /// `listen --stream`: durable mode (see docs/listen.md, "Durable mode").
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Durable mode")]
 pub struct DurableArgs {
     /// Read the trace messages from JetStream stream NAME (which captures the listened
     /// subjects) through the durable consumer --durable, acknowledging each message's trace
@@ -727,9 +728,9 @@ fn parse_traceparent(text: &str) -> Result<TraceParent, String> {
 fn parse_stream_name(text: &str) -> Result<String, String> {
     let bad = text.is_empty()
         || text.len() > 255
-        || text
-            .chars()
-            .any(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control());
+        || text.chars().any(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        });
     if bad {
         return Err(format!(
             "{text:?} is not a JetStream name (no '.', '*', '>', '/', '\\' or spaces)"

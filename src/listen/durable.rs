@@ -20,11 +20,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::Subject;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::pull::Config as ConsumerConfig;
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
 use async_nats::jetstream::context::{AccountErrorKind, GetStreamErrorKind};
-use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy, StorageType};
 use async_nats::jetstream::{self, Context};
 use futures_util::{Stream, StreamExt};
@@ -166,7 +166,12 @@ pub async fn open(
         "starting to pull",
     )
     .await?
-    .map_err(|e| Error::Connect(format!("cannot pull from consumer {}: {e}", settings.consumer)))?;
+    .map_err(|e| {
+        Error::Connect(format!(
+            "cannot pull from consumer {}: {e}",
+            settings.consumer
+        ))
+    })?;
     Ok(Box::pin(messages.map(incoming)))
 }
 
@@ -213,7 +218,12 @@ async fn bind_stream(
     let name = &settings.stream;
     match bounded(context.get_stream(name), "looking up the stream").await? {
         Ok(stream) => {
-            check_subjects(name, &stream.cached_info().config.subjects, subjects, settings)?;
+            check_subjects(
+                name,
+                &stream.cached_info().config.subjects,
+                subjects,
+                settings,
+            )?;
             log.say(format_args!("bound to existing stream {name}"));
             Ok(stream)
         }
@@ -347,7 +357,10 @@ fn incoming(
             let mut message = message.message;
             let reply = message.reply.take();
             match reply {
-                Some(reply) => Ok(Incoming::Message(message, Some(Delivery { sequence, reply }))),
+                Some(reply) => Ok(Incoming::Message(
+                    message,
+                    Some(Delivery { sequence, reply }),
+                )),
                 None => Err(Error::Connect("a delivery without a reply subject".into())),
             }
         }
