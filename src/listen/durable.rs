@@ -491,9 +491,10 @@ impl<K: Hash + Eq + Clone> Acks<K> {
         }
     }
 
-    /// Sends the answers queued so far (publishes; `flush` also waits, bounded, until the
-    /// server has them, as before exiting).
+    /// Sends the answers queued so far (publishes, then lets the client's task write them;
+    /// `flush` also waits, bounded, until the server has them, as before exiting).
     pub async fn send(&mut self, flush: bool) -> Result<(), Error> {
+        let sent = !self.to_send.is_empty();
         for (reply, answer) in self.to_send.drain(..) {
             let payload = match answer {
                 Answer::Ack => "+ACK",
@@ -503,6 +504,12 @@ impl<K: Hash + Eq + Clone> Acks<K> {
                 .publish(reply, payload.into())
                 .await
                 .map_err(|e| Error::Connect(format!("cannot acknowledge a trace message: {e}")))?;
+        }
+        if sent && !flush {
+            // The client writes from its own task: let it run now, so that acknowledgements
+            // leave right after the output they follow, not after the next batch of trace
+            // messages (see "the window" in docs/listen.md).
+            tokio::task::yield_now().await;
         }
         if flush {
             bounded(self.client.flush(), "acknowledging")
