@@ -232,7 +232,7 @@ impl<'a> Listener<'a> {
             Ok(decoded) => decoded,
             Err(why) => {
                 self.warning(&format!("ignored a trace message on {subject}: {why}"));
-                self.done_with(delivery, None);
+                self.done_with(delivery);
                 return Ok(());
             }
         };
@@ -241,7 +241,7 @@ impl<'a> Listener<'a> {
             self.log.say(format_args!(
                 "a late trace message of a message already shown; acknowledged, not shown again"
             ));
-            self.done_with(delivery, None);
+            self.done_with(delivery);
             return Ok(());
         }
         let masked = self.redactor.redact_message(&mut trace);
@@ -362,9 +362,9 @@ impl<'a> Listener<'a> {
     }
 
     /// Durable mode: a trace message that needs no group (unusable, or late) is done with.
-    fn done_with(&mut self, delivery: Option<Delivery>, key: Option<GroupKey>) {
+    fn done_with(&mut self, delivery: Option<Delivery>) {
         if let (Some(acks), Some(delivery)) = (&mut self.acks, delivery) {
-            acks.ack(vec![delivery], key);
+            acks.ack(vec![delivery], None);
         }
     }
 
