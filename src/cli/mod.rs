@@ -18,6 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::ci::expect::Expectation;
 use crate::connect::secret::Secret;
+use crate::listen::{DurableSettings, StreamLimits};
 use crate::render::Format;
 use crate::settings::{
     CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
@@ -385,6 +386,66 @@ pub struct ListenArgs {
     /// Show every header value as it is: mask nothing.
     #[arg(long, conflicts_with = "redact_headers")]
     pub show_headers: bool,
+
+    #[command(flatten)]
+    pub durable: Box<DurableArgs>,
+}
+
+/// `listen --stream`: durable mode (see docs/listen.md, "Durable mode").
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Durable mode")]
+pub struct DurableArgs {
+    /// Read the trace messages from JetStream stream NAME (which captures the listened
+    /// subjects) through the durable consumer --durable, acknowledging each message's trace
+    /// messages after it was shown: a restarted listener loses and repeats nothing.
+    #[arg(long, value_name = "NAME", requires = "durable", value_parser = parse_stream_name)]
+    pub stream: Option<String>,
+
+    /// The durable consumer's name (with --stream); one listener per durable.
+    #[arg(long, value_name = "NAME", requires = "stream", value_parser = parse_stream_name)]
+    pub durable: Option<String>,
+
+    /// Create the --stream when it does not exist, on the listened subjects, file storage,
+    /// discarding the oldest when a limit is reached.
+    #[arg(long, requires = "stream")]
+    pub create_stream: bool,
+
+    /// With --create-stream: keep trace messages this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h", requires = "create_stream")]
+    pub stream_max_age: Duration,
+
+    /// With --create-stream: keep at most SIZE bytes of trace messages (e.g. 1G, 512M).
+    #[arg(long, value_name = "SIZE", value_parser = crate::listen::durable::parse_size, default_value = "1G", requires = "create_stream")]
+    pub stream_max_bytes: u64,
+
+    /// With --create-stream: copies the JetStream cluster keeps (1, 3 or 5).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), requires = "create_stream")]
+    pub stream_replicas: u8,
+
+    /// With --stream: how long the server waits for an acknowledgement before delivering a
+    /// trace message again [default: --settle + 30s]; must be longer than --settle.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "stream")]
+    pub ack_wait: Option<Duration>,
+}
+
+impl DurableArgs {
+    /// The durable settings, when --stream was given.
+    fn into_settings(self) -> Option<DurableSettings> {
+        let create = self.create_stream.then_some(StreamLimits {
+            max_age: self.stream_max_age,
+            max_bytes: self.stream_max_bytes,
+            replicas: usize::from(self.stream_replicas),
+        });
+        let ack_wait = self.ack_wait;
+        self.stream
+            .zip(self.durable)
+            .map(|(stream, consumer)| DurableSettings {
+                stream,
+                consumer,
+                create,
+                ack_wait,
+            })
+    }
 }
 
 impl ListenArgs {
@@ -414,6 +475,7 @@ impl ListenArgs {
             save: self.save,
             show_headers: self.show_headers,
             redact_headers: self.redact_headers,
+            durable: self.durable.into_settings(),
         }
     }
 }
@@ -660,6 +722,21 @@ fn parse_traceparent(text: &str) -> Result<TraceParent, String> {
             .map_err(|e| format!("cannot make a random traceparent: {e}"));
     }
     TraceParent::parse(text).map_err(|e| format!("invalid traceparent {text:?}: {e}"))
+}
+
+/// A JetStream stream or consumer name: no `.`, `*`, `>`, path separators or white space.
+fn parse_stream_name(text: &str) -> Result<String, String> {
+    let bad = text.is_empty()
+        || text.len() > 255
+        || text.chars().any(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        });
+    if bad {
+        return Err(format!(
+            "{text:?} is not a JetStream name (no '.', '*', '>', '/', '\\' or spaces)"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

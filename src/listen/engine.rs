@@ -8,6 +8,13 @@
 //!
 //! Every wait is bounded: subscribing and flushing by the connection timeout, the loop by the
 //! next settle time, `--duration`, `--summary-every` and Ctrl-C.
+//!
+//! Durable mode (`--stream`): the trace messages come from [`durable::open`] instead of
+//! subscriptions; a group's trace messages are acknowledged after it was emitted (queued in
+//! [`Acks`], sent at the top of the next loop turn, so after the output was flushed), a
+//! redelivered or late trace message of an emitted group is acknowledged and not shown again,
+//! and at the end the pending groups are not printed but handed back to the stream (`-NAK`)
+//! for the next listener on the durable.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,12 +24,13 @@ use futures_util::stream::SelectAll;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::sleep_until;
 
+use super::durable::{self, Acks, Delivery, Incoming, Seen, Source};
 use super::group::{Added, Group, GroupKey, Groups};
 use super::{Emitted, ListenSettings, Reason, Sink, Summary};
 use crate::connect::Connection;
 use crate::error::Error;
 use crate::trace::collect::{ReceivedTrace, decode_and_parse};
-use crate::trace::event::CONTENT_ENCODING_HEADER;
+use crate::trace::event::{CONTENT_ENCODING_HEADER, TraceMessage};
 use crate::trace::redact::Redactor;
 use crate::trace::report::TraceReport;
 use crate::verbose::Verbose;
@@ -45,12 +53,17 @@ pub async fn listen(
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     let deadline = Instant::now() + settings.bounds.duration.unwrap_or(FOREVER);
-    let mut messages = subscribe(conn, &settings.subjects, log).await?;
+    let mut messages = open_source(conn, settings, log).await?;
     let mut listener = Listener::new(settings, sink, log);
+    if settings.durable.is_some() {
+        listener.acks = Some(Acks::new(conn.client.clone()));
+    }
     let interrupted = listener
         .receive(&mut messages, &mut conn.server_errors, deadline, interrupt)
         .await?;
-    if interrupted || !listener.count_reached() {
+    if listener.acks.is_some() {
+        listener.hand_back_pending().await?;
+    } else if interrupted || !listener.count_reached() {
         listener.drain()?;
     }
     Ok(Ended {
@@ -61,6 +74,26 @@ pub async fn listen(
 
 /// Far enough in the future to mean "never", small enough to add to an `Instant`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The trace messages: from the durable consumer with `--stream`, else from subscriptions.
+async fn open_source(
+    conn: &Connection,
+    settings: &ListenSettings,
+    log: &Verbose,
+) -> Result<Source, Error> {
+    match &settings.durable {
+        Some(durable) => {
+            let bounds = (settings.settle, settings.bounds.max_pending);
+            durable::open(&conn.client, durable, &settings.subjects, bounds, log).await
+        }
+        None => {
+            let messages = subscribe(conn, &settings.subjects, log).await?;
+            Ok(Box::pin(
+                messages.map(|message| Ok(Incoming::Message(message, None))),
+            ))
+        }
+    }
+}
 
 /// Subscribes to every subject and makes sure the server has the subscriptions.
 async fn subscribe(
@@ -98,6 +131,8 @@ struct Listener<'a> {
     redactor: Redactor,
     /// Messages emitted (after the filters).
     emitted: u64,
+    /// Durable mode: the acknowledgements.
+    acks: Option<Acks<GroupKey>>,
 }
 
 impl<'a> Listener<'a> {
@@ -110,13 +145,14 @@ impl<'a> Listener<'a> {
             summary: Summary::new(),
             redactor: Redactor::new(settings.show_headers, &settings.redact_headers),
             emitted: 0,
+            acks: None,
         }
     }
 
     /// Receives until `--count`, the deadline or Ctrl-C; true when Ctrl-C ended it.
     async fn receive(
         &mut self,
-        messages: &mut SelectAll<async_nats::Subscriber>,
+        messages: &mut Source,
         server_errors: &mut UnboundedReceiver<String>,
         deadline: Instant,
         mut interrupt: Pin<&mut impl Future<Output = std::io::Result<()>>>,
@@ -125,6 +161,7 @@ impl<'a> Listener<'a> {
         let every = self.settings.summary_every.unwrap_or(FOREVER);
         let mut ticks = tokio::time::interval_at((Instant::now() + every).into(), every);
         while !self.count_reached() {
+            self.send_acks(false).await?;
             let settle_at = self.groups.next_settle(self.settings.settle);
             tokio::select! {
                 signal = &mut interrupt, if interruptible => {
@@ -137,7 +174,9 @@ impl<'a> Listener<'a> {
                 }
                 _ = sleep_until(deadline.into()) => break,
                 message = messages.next() => match message {
-                    Some(message) => self.on_message(message)?,
+                    Some(Ok(Incoming::Message(message, delivery))) => self.on_incoming(message, delivery)?,
+                    Some(Ok(Incoming::Warning(warning))) => self.warning(&warning),
+                    Some(Err(error)) => return Err(error),
                     None => return Err(Error::Connect("the connection to the server was closed".into())),
                 },
                 Some(error) = server_errors.recv() => self.on_server_error(&error)?,
@@ -159,8 +198,30 @@ impl<'a> Listener<'a> {
             .is_some_and(|n| self.emitted >= n)
     }
 
+    /// One trace message, unless it is a redelivery of one this listener holds or acknowledged.
+    fn on_incoming(
+        &mut self,
+        message: async_nats::Message,
+        delivery: Option<Delivery>,
+    ) -> Result<(), Error> {
+        if let (Some(acks), Some(d)) = (&mut self.acks, &delivery)
+            && acks.arrived(d) != Seen::New
+        {
+            self.log.say(format_args!(
+                "trace message {} redelivered; already held or acknowledged",
+                d.sequence
+            ));
+            return Ok(());
+        }
+        self.on_message(message, delivery)
+    }
+
     /// One trace message: decoded, masked, passed on raw, grouped.
-    fn on_message(&mut self, message: async_nats::Message) -> Result<(), Error> {
+    fn on_message(
+        &mut self,
+        message: async_nats::Message,
+        delivery: Option<Delivery>,
+    ) -> Result<(), Error> {
         let subject = message.subject.to_string();
         let headers = header_pairs(&message);
         let encoding = headers
@@ -171,10 +232,18 @@ impl<'a> Listener<'a> {
             Ok(decoded) => decoded,
             Err(why) => {
                 self.warning(&format!("ignored a trace message on {subject}: {why}"));
+                self.done_with(delivery);
                 return Ok(());
             }
         };
         let (key, traceparent) = GroupKey::of(&trace, &subject);
+        if self.is_late(&key, &trace) {
+            self.log.say(format_args!(
+                "a late trace message of a message already shown; acknowledged, not shown again"
+            ));
+            self.done_with(delivery);
+            return Ok(());
+        }
         let masked = self.redactor.redact_message(&mut trace);
         if self.settings.raw || self.settings.save.is_some() {
             let json = if masked {
@@ -189,7 +258,9 @@ impl<'a> Listener<'a> {
                 received_at: SystemTime::now(),
             })?;
         }
-        let added = self.groups.add(key, traceparent, trace, &subject);
+        let added = self
+            .groups
+            .add_delivered(key, traceparent, trace, &subject, delivery);
         self.on_added(added)?;
         self.evict_past_bound()
     }
@@ -243,13 +314,15 @@ impl<'a> Listener<'a> {
 
     /// Stitches `group` into a report and, when it passes the filters and `--count` allows,
     /// counts it and hands it to the sink.
-    fn emit(&mut self, group: Group, reason: Reason) -> Result<(), Error> {
+    fn emit(&mut self, mut group: Group, reason: Reason) -> Result<(), Error> {
         if reason == Reason::Evicted {
             self.summary.evicted();
         }
         if self.count_reached() {
+            self.hand_back(&mut group);
             return Ok(());
         }
+        self.acknowledge(&mut group);
         let traces = group.stitcher.len();
         let mut report = TraceReport::from_graph(group.stitcher.finish());
         report.traceparent = group.traceparent.map(|tp| tp.to_string());
@@ -266,6 +339,59 @@ impl<'a> Listener<'a> {
         self.summary.record(&emitted);
         self.emitted += 1;
         self.sink.message(&emitted)
+    }
+
+    /// Durable mode: `group` is emitted (or filtered out), so its trace messages are done
+    /// with, and its traceparent is remembered so late trace messages are not shown again.
+    fn acknowledge(&mut self, group: &mut Group) {
+        let key = group
+            .traceparent
+            .map(|tp| GroupKey::Context(tp.trace_id, tp.parent_id));
+        let deliveries = std::mem::take(&mut group.deliveries);
+        if let Some(acks) = &mut self.acks {
+            acks.ack(deliveries, key);
+        }
+    }
+
+    /// Durable mode: `group` is not emitted; the server delivers its trace messages again.
+    fn hand_back(&mut self, group: &mut Group) {
+        let deliveries = std::mem::take(&mut group.deliveries);
+        if let Some(acks) = &mut self.acks {
+            acks.nak(deliveries);
+        }
+    }
+
+    /// Durable mode: a trace message that needs no group (unusable, or late) is done with.
+    fn done_with(&mut self, delivery: Option<Delivery>) {
+        if let (Some(acks), Some(delivery)) = (&mut self.acks, delivery) {
+            acks.ack(vec![delivery], None);
+        }
+    }
+
+    /// Durable mode: a trace message of a traced message emitted recently, which no pending
+    /// group waits for, arrived late. Only keys of a `traceparent` are remembered, and an
+    /// origin trace is always a new traced message.
+    fn is_late(&self, key: &GroupKey, trace: &TraceMessage) -> bool {
+        !trace.is_origin()
+            && self.acks.as_ref().is_some_and(|acks| acks.was_emitted(key))
+            && !self.groups.contains(key)
+    }
+
+    /// Durable mode, at the end: the pending groups are not printed but handed back to the
+    /// stream, and every answer reaches the server before listening ends.
+    async fn hand_back_pending(&mut self) -> Result<(), Error> {
+        while let Some(mut group) = self.groups.take_oldest() {
+            self.hand_back(&mut group);
+        }
+        self.send_acks(true).await
+    }
+
+    /// Durable mode: sends the queued answers (`flush`: and waits until the server has them).
+    async fn send_acks(&mut self, flush: bool) -> Result<(), Error> {
+        match &mut self.acks {
+            Some(acks) => acks.send(flush).await,
+            None => Ok(()),
+        }
     }
 
     /// A server error on the connection: fatal when it refuses a subscription, else a warning.

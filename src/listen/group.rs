@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use foldhash::{HashMap, HashMapExt};
 
+use super::durable::Delivery;
 use crate::trace::event::TraceMessage;
 use crate::trace::stitch::Stitcher;
 use crate::trace::traceparent::{TRACEPARENT_HEADER, TraceParent};
@@ -62,6 +63,8 @@ pub struct Group {
     last_arrival: Instant,
     /// Its place in the arrival order.
     touch: u64,
+    /// Durable mode: the deliveries of its trace messages, acknowledged once it is emitted.
+    pub deliveries: Vec<Delivery>,
 }
 
 impl Group {
@@ -73,6 +76,7 @@ impl Group {
             first_arrival: SystemTime::now(),
             last_arrival: now,
             touch,
+            deliveries: Vec::new(),
         }
     }
 }
@@ -121,6 +125,11 @@ impl Groups {
         self.by_key.is_empty()
     }
 
+    /// True when a group of `key` is pending.
+    pub fn contains(&self, key: &GroupKey) -> bool {
+        self.by_key.contains_key(key)
+    }
+
     /// Adds `trace` (arrived on `subject`) to the group of `key`.
     pub fn add(
         &mut self,
@@ -166,6 +175,34 @@ impl Groups {
             (None, Some(group)) => Added::Full(Box::new(group)),
             (None, None) => Added::Pending,
         }
+    }
+
+    /// As [`Groups::add`]; `delivery` (durable mode) goes with the group the trace joined.
+    pub fn add_delivered(
+        &mut self,
+        key: GroupKey,
+        traceparent: Option<TraceParent>,
+        trace: TraceMessage,
+        subject: &str,
+        delivery: Option<Delivery>,
+    ) -> Added {
+        let Some(delivery) = delivery else {
+            return self.add(key, traceparent, trace, subject);
+        };
+        let mut added = self.add(key.clone(), traceparent, trace, subject);
+        let joined = match &mut added {
+            Added::Complete(group)
+            | Added::Full(group)
+            | Added::SecondOrigin {
+                current: Some(group),
+                ..
+            } => Some(&mut **group),
+            Added::Pending | Added::SecondOrigin { current: None, .. } => self.by_key.get_mut(&key),
+        };
+        if let Some(group) = joined {
+            group.deliveries.push(delivery);
+        }
+        added
     }
 
     /// When the least recently active group settles, if any is pending.

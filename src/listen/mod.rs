@@ -12,10 +12,13 @@
 //! - [`shape`]: a route's shape (servers and connection kinds, ids ignored), for the summary
 //!   and later `probe`;
 //! - [`summary`]: the bounded per-subject statistics printed at exit and every
-//!   `--summary-every`.
+//!   `--summary-every`;
+//! - [`durable`]: durable mode (`--stream`, `--durable`): the trace messages come from a
+//!   JetStream stream through a durable consumer, acknowledged once their message was emitted.
 //!
 //! Printing is the command's ([`crate::commands`]) through the [`Sink`] trait.
 
+pub mod durable;
 pub mod engine;
 pub mod filter;
 pub mod group;
@@ -30,6 +33,7 @@ use crate::error::Error;
 use crate::trace::collect::ReceivedTrace;
 use crate::trace::report::TraceReport;
 
+pub use durable::{DurableSettings, StreamLimits};
 pub use filter::Filters;
 pub use summary::Summary;
 
@@ -59,6 +63,9 @@ pub struct ListenSettings {
     pub show_headers: bool,
     /// `--redact-header`: more header names whose values are masked.
     pub redact_headers: Vec<String>,
+    /// `--stream`/`--durable`: read the trace messages from a JetStream stream through a
+    /// durable consumer instead of subscribing.
+    pub durable: Option<DurableSettings>,
 }
 
 /// When listening ends.
