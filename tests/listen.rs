@@ -57,6 +57,18 @@ impl Listener {
     /// Starts `nats-trace -s URL listen ARGS…` and waits until its subscription on `subject`
     /// (in account APP) reached server `server` of `topology`.
     fn start(topology: &Topology, server: &str, args: &[&str], subject: &str) -> Listener {
+        Listener::start_in(topology, server, "APP", args, subject)
+    }
+
+    /// As [`Listener::start`], waiting for the subscription in `account` (the listener's
+    /// user is given in `args`, e.g. `--user b --password pwd`).
+    fn start_in(
+        topology: &Topology,
+        server: &str,
+        account: &str,
+        args: &[&str],
+        subject: &str,
+    ) -> Listener {
         let url = topology.url(server);
         let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
             .args(["-s", &url, "listen"])
@@ -85,7 +97,7 @@ impl Listener {
             s
         });
         topology
-            .wait_for_interest(server, "APP", subject, 1)
+            .wait_for_interest(server, account, subject, 1)
             .expect("the listener's subscription reaches the server");
         Listener {
             child,
@@ -834,4 +846,158 @@ fn usage_errors_and_options_before_the_command() {
         "trace.>",
     ]);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Routes across servers, accounts and JetStream
+// ---------------------------------------------------------------------------------------
+
+/// The route under `node` on one line, as the summary's shapes write it: the server's name,
+/// then in brackets its egresses sorted, `kind>child` for those that lead to a server and
+/// `kind` for the others (`?` for a server whose trace is missing).
+fn route(node: &Value) -> String {
+    let name = if node["missing"] == true {
+        "?".to_string()
+    } else {
+        node["server"]["name"].as_str().unwrap_or("?").to_string()
+    };
+    let mut egresses: Vec<String> = node["egresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|egress| {
+            let kind = egress["kind"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_lowercase();
+            if egress["link"].is_object() {
+                format!("{kind}>{}", route(&egress["link"]))
+            } else {
+                kind
+            }
+        })
+        .collect();
+    egresses.sort();
+    format!("{name}[{}]", egresses.join(", "))
+}
+
+/// Every server name under `node`.
+fn server_names(node: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for_each_node(node, &mut |n| {
+        names.insert(n["server"]["name"].as_str().unwrap_or("?").to_string());
+    });
+    names
+}
+
+/// The account APP with its trace destination on every server (a leafnode binds it too),
+/// a system account for the gateways.
+const SUPERCLUSTER_ACCOUNTS: &str = r#"accounts {
+  SYS: {}
+  APP {
+    users: [{user: app, password: app}]
+    msg_trace: { dest: "trace.app", sampling: "100%" }
+  }
+}
+system_account: SYS
+no_auth_user: app"#;
+
+/// Clusters EAST (`e1`, `e2`) and WEST (`w1`) joined by gateways, and a leafnode `leaf`
+/// on `w1` bound to APP; subscribers to `orders.new` on `e2`, `w1` and `leaf`, whose
+/// interest has reached the servers on the path from `e1`.
+fn supercluster_with_leaf() -> (Topology, common::Subscribers) {
+    let topology = TopologyBuilder::new()
+        .common(SUPERCLUSTER_ACCOUNTS)
+        .server(ServerSpec::new("e1").cluster("EAST").gateway())
+        .server(ServerSpec::new("e2").cluster("EAST").gateway())
+        .server(
+            ServerSpec::new("w1")
+                .cluster("WEST")
+                .gateway()
+                .leaf_listen(),
+        )
+        .server(ServerSpec::new("leaf").leaf_remote("w1", "account: \"APP\""))
+        .start()
+        .expect("servers start");
+    let mut subs = common::Subscribers::new();
+    for (server, name) in [("e2", "billing"), ("w1", "shipping"), ("leaf", "edge")] {
+        subs.subscribe(&topology.url(server), name, "orders.new", None);
+    }
+    for (server, count) in [("e1", 1), ("w1", 2)] {
+        topology
+            .wait_for_interest(server, "APP", "orders.new", count)
+            .expect("interest");
+    }
+    (topology, subs)
+}
+
+/// Published on `e1`, each message is traced by `e1` (origin), `e2` (route), `w1`
+/// (gateway) and `leaf` (leafnode), each to trace.app in its own APP; a listener on `w1`
+/// receives all four (the leaf's through the hub's interest, the EAST servers' through the
+/// gateway) and shows every message once, complete, with the whole route.
+#[test]
+fn cluster_gateway_and_leafnode_traces_all_reach_the_listener() {
+    let (topology, _subs) = supercluster_with_leaf();
+    let mut listener = Listener::start(
+        &topology,
+        "w1",
+        &["--dest", "trace.app", "--json", "--count", "11"],
+        "trace.app",
+    );
+    topology
+        .wait_for_interest("leaf", "APP", "trace.app", 1)
+        .expect("the listener's interest reaches the leafnode");
+    let mut messages: Vec<Msg> = (0..10)
+        .map(|n| {
+            Msg::new(
+                "orders.new",
+                &[
+                    ("traceparent", &traceparent(n, true)),
+                    ("X-Msg", &n.to_string()),
+                ],
+                "x",
+            )
+        })
+        .collect();
+    messages.push(sentinel());
+    publish(&topology.url("e1"), "app", &messages);
+    listener.wait_for(|l| l.starts_with("{\"summary\""), Duration::from_secs(30));
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let docs = documents(&lines);
+    assert_eq!(docs.len(), 11, "{lines:#?}");
+    let mut seen = BTreeSet::new();
+    for doc in docs.iter().filter(|d| d["subject"] == "orders.new") {
+        let n: u64 = root_header(doc, "X-Msg").unwrap().parse().unwrap();
+        assert_eq!(doc["traceparent"], traceparent(n, true).as_str());
+        assert_eq!(doc["complete"], true, "{doc}");
+        assert_eq!(doc["missing"], serde_json::json!([]), "{doc}");
+        assert_eq!(doc["detached"], serde_json::json!([]), "{doc}");
+        assert_eq!(
+            route(&doc["root"]),
+            "e1[gateway>w1[client, leafnode>leaf[client]], router>e2[client]]",
+            "{doc}"
+        );
+        assert_eq!(
+            server_names(&doc["root"]),
+            ["e1", "e2", "leaf", "w1"].map(String::from).into()
+        );
+        for_each_node(&doc["root"], &mut |node| {
+            assert_eq!(node["request"]["headers"]["X-Msg"][0], n.to_string().as_str());
+        });
+        assert_eq!(doc["analysis"]["delivered"], 3, "{doc}");
+        assert!(seen.insert(n), "message {n} shown twice");
+    }
+    assert_eq!(seen, (0..10).collect());
+    let summary = summary(&lines);
+    assert_eq!(summary["messages"], 11);
+    assert_eq!(summary["complete"], 11);
+    let orders = &summary["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subject"] == "orders.new")
+        .expect("orders.new in the summary")["shapes"];
+    assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(orders[0]["messages"], 10);
 }
