@@ -854,7 +854,8 @@ fn usage_errors_and_options_before_the_command() {
 
 /// The route under `node` on one line, as the summary's shapes write it: the server's name,
 /// then in brackets its egresses sorted, `kind>child` for those that lead to a server and
-/// `kind` for the others (`?` for a server whose trace is missing).
+/// `kind` for the others, `jetstream` for each JetStream event (`?` for a server whose
+/// trace is missing).
 fn route(node: &Value) -> String {
     let name = if node["missing"] == true {
         "?".to_string()
@@ -877,6 +878,9 @@ fn route(node: &Value) -> String {
             }
         })
         .collect();
+    for _ in node["jetstream"].as_array().into_iter().flatten() {
+        egresses.push("jetstream".to_string());
+    }
     egresses.sort();
     format!("{name}[{}]", egresses.join(", "))
 }
@@ -983,7 +987,10 @@ fn cluster_gateway_and_leafnode_traces_all_reach_the_listener() {
             ["e1", "e2", "leaf", "w1"].map(String::from).into()
         );
         for_each_node(&doc["root"], &mut |node| {
-            assert_eq!(node["request"]["headers"]["X-Msg"][0], n.to_string().as_str());
+            assert_eq!(
+                node["request"]["headers"]["X-Msg"][0],
+                n.to_string().as_str()
+            );
         });
         assert_eq!(doc["analysis"]["delivered"], 3, "{doc}");
         assert!(seen.insert(n), "message {n} shown twice");
@@ -1000,4 +1007,212 @@ fn cluster_gateway_and_leafnode_traces_all_reach_the_listener() {
         .expect("orders.new in the summary")["shapes"];
     assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
     assert_eq!(orders[0]["messages"], 10);
+}
+
+/// Account A imports the service `svc.>` of account B (`allow_trace` as given); each
+/// account has its own trace destination (`trace.a`, `trace.b`).
+fn service_import_accounts(allow_trace: bool) -> String {
+    format!(
+        r#"accounts {{
+  A {{
+    users: [{{user: a, password: a}}]
+    imports: [{{service: {{account: B, subject: "svc.>"}}}}]
+    msg_trace: {{ dest: "trace.a", sampling: "100%" }}
+  }}
+  B {{
+    users: [{{user: b, password: b}}]
+    exports: [{{service: "svc.>", allow_trace: {allow_trace}}}]
+    msg_trace: {{ dest: "trace.b", sampling: "100%" }}
+  }}
+}}
+no_auth_user: a"#
+    )
+}
+
+/// What one account's listener showed: the traced messages to `svc.add` and the summary's
+/// message count.
+struct AccountView {
+    svc: Vec<Value>,
+    shown: u64,
+}
+
+impl AccountView {
+    fn of(lines: &[String]) -> AccountView {
+        AccountView {
+            svc: documents(lines)
+                .into_iter()
+                .filter(|d| d["subject"] == "svc.add")
+                .collect(),
+            shown: summary(lines)["messages"].as_u64().unwrap(),
+        }
+    }
+}
+
+/// Publishes 3 traced messages from A to `svc.add` (a subscriber in B receives them) with
+/// a listener in A on `trace.a` and one in B on `trace.b`; each account then publishes a
+/// traced sentinel, so each listener has seen everything before it. What each listener
+/// showed, and the payloads the subscriber in B received.
+fn service_import_case(allow_trace: bool) -> (AccountView, AccountView, Vec<String>) {
+    let topology = TopologyBuilder::new()
+        .common(&service_import_accounts(allow_trace))
+        .server(ServerSpec::new("n1"))
+        .start()
+        .expect("server starts");
+    let url = topology.url("n1");
+    let mut subs = common::Subscribers::new();
+    let options = async_nats::ConnectOptions::with_user_and_password("b".into(), "b".into());
+    subs.subscribe_with(options, &url, "adder", "svc.add", None);
+    topology
+        .wait_for_interest("n1", "B", "svc.add", 1)
+        .expect("interest");
+    let mut in_a = Listener::start_in(&topology, "n1", "A", &["trace.a", "--json"], "trace.a");
+    let mut in_b = Listener::start_in(
+        &topology,
+        "n1",
+        "B",
+        &["--user", "b", "--password", "b", "trace.b", "--json"],
+        "trace.b",
+    );
+    let mut messages: Vec<Msg> = (0..3)
+        .map(|n| Msg::new("svc.add", &[("traceparent", &traceparent(n, true))], "1+1"))
+        .collect();
+    messages.push(Msg::new("svc.add", &[], "stop"));
+    messages.push(sentinel());
+    publish(&url, "a", &messages);
+    in_a.wait_for(is_end, Duration::from_secs(30));
+    publish(&url, "b", &[sentinel()]);
+    in_b.wait_for(is_end, Duration::from_secs(30));
+    let received = subs.received_until(0, "stop", Duration::from_secs(30));
+    in_a.interrupt();
+    in_b.interrupt();
+    let (code_a, lines_a, stderr_a) = in_a.finish();
+    let (code_b, lines_b, stderr_b) = in_b.finish();
+    assert_eq!(code_a, 130, "{stderr_a}");
+    assert_eq!(code_b, 130, "{stderr_b}");
+    (
+        AccountView::of(&lines_a),
+        AccountView::of(&lines_b),
+        received,
+    )
+}
+
+/// The service import as the origin server reports it, on every message.
+fn assert_service_import(doc: &Value) {
+    assert_eq!(doc["complete"], true, "{doc}");
+    assert_eq!(doc["root"]["ingress"]["account"], "A", "{doc}");
+    let imports = &doc["root"]["service_imports"];
+    assert_eq!(imports.as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(imports[0]["account"], "B");
+    assert_eq!(imports[0]["from"], "svc.add");
+    assert_eq!(imports[0]["to"], "svc.add");
+}
+
+/// With `allow_trace`, the one server's trace goes to the destination of the account the
+/// message entered (A), and shows the import and the delivery in B; B's own destination
+/// gets nothing.
+#[test]
+fn service_import_with_allow_trace_shows_the_delivery_in_the_exporting_account() {
+    let (a, b, received) = service_import_case(true);
+    assert_eq!(received, ["1+1"; 3]);
+    assert_eq!(a.svc.len(), 3);
+    assert_eq!(a.shown, 4, "3 messages and the sentinel");
+    for doc in &a.svc {
+        assert_service_import(doc);
+        assert_eq!(route(&doc["root"]), "n1[client]", "{doc}");
+        let egress = &doc["root"]["egresses"][0];
+        assert_eq!(egress["account"], "B", "{doc}");
+        assert_eq!(egress["name"], "adder", "{doc}");
+        assert_eq!(doc["analysis"]["delivered"], 1, "{doc}");
+        assert_eq!(
+            doc["analysis"]["boundaries"],
+            serde_json::json!([]),
+            "{doc}"
+        );
+    }
+    assert!(b.svc.is_empty());
+    assert_eq!(b.shown, 1, "only B's own sentinel");
+}
+
+/// Without `allow_trace`, the message is still delivered in B, but the trace stops at the
+/// import: A's listener shows each message complete, with an account boundary into B and
+/// no delivery; B's destination gets nothing.
+#[test]
+fn service_import_without_allow_trace_shows_the_account_boundary() {
+    let (a, b, received) = service_import_case(false);
+    assert_eq!(received, ["1+1"; 3], "delivered even though not traced");
+    assert_eq!(a.svc.len(), 3);
+    assert_eq!(a.shown, 4);
+    for doc in &a.svc {
+        assert_service_import(doc);
+        assert_eq!(route(&doc["root"]), "n1[]", "{doc}");
+        assert_eq!(doc["root"]["outcome"], "boundary", "{doc}");
+        assert_eq!(doc["analysis"]["delivered"], 0, "{doc}");
+        assert_eq!(
+            doc["analysis"]["boundaries"],
+            serde_json::json!([{"server": "n1", "hop": "", "crossing": "service_import",
+                "account": "B", "from": "svc.add", "to": "svc.add"}]),
+            "{doc}"
+        );
+    }
+    assert!(b.svc.is_empty());
+    assert_eq!(b.shown, 1);
+}
+
+/// A stream in APP capturing `orders.>`: each traced message's one trace shows the
+/// JetStream event, and the analysis says stored.
+#[test]
+fn a_jetstream_store_is_shown_stored() {
+    let topology = TopologyBuilder::new()
+        .common(&accounts("100%").replace("msg_trace:", "jetstream: enabled\n    msg_trace:"))
+        .server(ServerSpec::new("n1").jetstream())
+        .start()
+        .expect("server starts");
+    let url = topology.url("n1");
+    let subs = common::Subscribers::new();
+    subs.create_stream(
+        &url,
+        serde_json::json!({"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"}),
+    );
+    topology
+        .wait_for_interest("n1", "APP", "orders.new", 1)
+        .expect("the stream's interest");
+    let mut messages: Vec<Msg> = (0..5)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    messages.push(sentinel());
+    let (code, lines, stderr) =
+        listen_around(&topology, "n1", &["--dest", "trace.app", "--json"], || {
+            publish(&url, "app", &messages)
+        });
+    assert_eq!(code, 130, "{stderr}");
+    let docs: Vec<Value> = documents(&lines)
+        .into_iter()
+        .filter(|d| d["subject"] == "orders.new")
+        .collect();
+    let shown: BTreeSet<&str> = docs
+        .iter()
+        .map(|d| d["traceparent"].as_str().unwrap())
+        .collect();
+    let sent: Vec<String> = (0..5).map(|n| traceparent(n, true)).collect();
+    assert_eq!(shown, sent.iter().map(String::as_str).collect());
+    assert_eq!(docs.len(), 5);
+    for doc in &docs {
+        assert_eq!(doc["complete"], true, "{doc}");
+        assert_eq!(route(&doc["root"]), "n1[jetstream]", "{doc}");
+        assert_eq!(doc["root"]["outcome"], "stored", "{doc}");
+        let analysis = &doc["analysis"];
+        assert_eq!(analysis["stored"], 1, "{doc}");
+        assert_eq!(analysis["jetstream"][0]["stream"], "ORDERS", "{doc}");
+        assert_eq!(analysis["jetstream"][0]["action"], "stored", "{doc}");
+        assert_eq!(analysis["no_interest"], serde_json::json!([]), "{doc}");
+    }
+    let orders = summary(&lines)["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subject"] == "orders.new")
+        .cloned()
+        .expect("orders.new in the summary");
+    assert_eq!(orders["messages"], 5);
+    assert_eq!(orders["shapes"][0]["shape"], "n1[jetstream]");
 }
