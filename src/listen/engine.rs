@@ -98,6 +98,8 @@ struct Listener<'a> {
     redactor: Redactor,
     /// Messages emitted (after the filters).
     emitted: u64,
+    /// Slow-consumer reports from the client library (trace messages it dropped).
+    dropped_reports: u64,
 }
 
 impl<'a> Listener<'a> {
@@ -110,6 +112,7 @@ impl<'a> Listener<'a> {
             summary: Summary::new(),
             redactor: Redactor::new(settings.show_headers, &settings.redact_headers),
             emitted: 0,
+            dropped_reports: 0,
         }
     }
 
@@ -270,6 +273,10 @@ impl<'a> Listener<'a> {
 
     /// A server error on the connection: fatal when it refuses a subscription, else a warning.
     fn on_server_error(&mut self, error: &str) -> Result<(), Error> {
+        if error == crate::connect::SLOW_CONSUMER {
+            self.on_slow_consumer();
+            return Ok(());
+        }
         let lower = error.to_ascii_lowercase();
         if lower.contains("permissions violation") && lower.contains("subscription") {
             return Err(Error::Permission(format!(
@@ -279,6 +286,19 @@ impl<'a> Listener<'a> {
         }
         self.warning(&format!("server error: {error}"));
         Ok(())
+    }
+
+    /// The client dropped trace messages (listening fell behind): one warning line the first
+    /// time, and each report counted as a warning in the summary (its count is a lower bound:
+    /// the client library may drop reports too).
+    fn on_slow_consumer(&mut self) {
+        if self.dropped_reports == 0 {
+            self.sink.warning(
+                "listen fell behind and the client dropped trace messages (slow consumer); routes may be shown incomplete or split",
+            );
+        }
+        self.dropped_reports += 1;
+        self.summary.warning();
     }
 
     fn warning(&mut self, text: &str) {
