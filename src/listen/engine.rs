@@ -12,8 +12,8 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::sleep_until;
 
@@ -58,6 +58,9 @@ pub async fn listen(
         summary: listener.summary,
     })
 }
+
+/// Trace messages handled between two flushes of the output at most.
+const BATCH: usize = 256;
 
 /// Far enough in the future to mean "never", small enough to add to an `Instant`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -140,12 +143,13 @@ impl<'a> Listener<'a> {
                 }
                 _ = sleep_until(deadline.into()) => break,
                 message = messages.next() => match message {
-                    Some(message) => self.on_message(message)?,
+                    Some(message) => self.on_ready(message, messages)?,
                     None => return Err(Error::Connect("the connection to the server was closed".into())),
                 },
                 Some(error) = server_errors.recv() => self.on_server_error(&error)?,
                 _ = sleep_until(settle_at.unwrap_or(deadline).into()), if settle_at.is_some() => {
                     self.emit_settled()?;
+                    self.sink.flush()?;
                 }
                 _ = ticks.tick(), if self.settings.summary_every.is_some() => {
                     self.sink.summary(&self.summary, false)?;
@@ -160,6 +164,27 @@ impl<'a> Listener<'a> {
             .bounds
             .count
             .is_some_and(|n| self.emitted >= n)
+    }
+
+    /// `first` and the trace messages already waiting after it (at most [`BATCH`]), then
+    /// one flush of the output: under load one write serves many messages.
+    fn on_ready(
+        &mut self,
+        first: async_nats::Message,
+        messages: &mut SelectAll<async_nats::Subscriber>,
+    ) -> Result<(), Error> {
+        self.on_message(first)?;
+        for _ in 1..BATCH {
+            if self.count_reached() {
+                break;
+            }
+            match messages.next().now_or_never() {
+                Some(Some(message)) => self.on_message(message)?,
+                // Nothing ready, or the stream ended (the loop notices that next).
+                _ => break,
+            }
+        }
+        self.sink.flush()
     }
 
     /// One trace message: decoded, masked, passed on raw, grouped.
