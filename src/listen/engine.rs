@@ -341,3 +341,67 @@ fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
         .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listen::Bounds;
+
+    /// A sink that keeps the warnings.
+    #[derive(Default)]
+    struct Warnings(Vec<String>);
+
+    impl Sink for Warnings {
+        fn message(&mut self, _: &Emitted) -> Result<(), Error> {
+            Ok(())
+        }
+        fn trace(&mut self, _: &ReceivedTrace) -> Result<(), Error> {
+            Ok(())
+        }
+        fn warning(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+        fn summary(&mut self, _: &Summary, _: bool) -> Result<(), Error> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    fn settings() -> ListenSettings {
+        ListenSettings {
+            subjects: vec!["trace.app".into()],
+            settle: Duration::from_secs(1),
+            filters: Default::default(),
+            bounds: Bounds {
+                count: None,
+                duration: None,
+                max_pending: 10,
+            },
+            expect: Vec::new(),
+            summary_every: None,
+            raw: false,
+            save: None,
+            show_headers: false,
+            redact_headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn dropped_trace_messages_warn_once_and_count_every_report() {
+        let settings = settings();
+        let log = Verbose::new(false);
+        let mut sink = Warnings::default();
+        let mut listener = Listener::new(&settings, &mut sink, &log);
+        for _ in 0..3 {
+            listener
+                .on_server_error(crate::connect::SLOW_CONSUMER)
+                .unwrap();
+        }
+        assert_eq!(listener.summary.to_json(true).warnings, 3);
+        drop(listener);
+        assert_eq!(sink.0.len(), 1, "{:?}", sink.0);
+        assert!(sink.0[0].starts_with("listen fell behind"), "{:?}", sink.0);
+    }
+}
