@@ -57,6 +57,18 @@ impl Listener {
     /// Starts `nats-trace -s URL listen ARGS…` and waits until its subscription on `subject`
     /// (in account APP) reached server `server` of `topology`.
     fn start(topology: &Topology, server: &str, args: &[&str], subject: &str) -> Listener {
+        Listener::start_in(topology, server, "APP", args, subject)
+    }
+
+    /// As [`Listener::start`], waiting for the subscription in `account` (the listener's
+    /// user is given in `args`, e.g. `--user b --password pwd`).
+    fn start_in(
+        topology: &Topology,
+        server: &str,
+        account: &str,
+        args: &[&str],
+        subject: &str,
+    ) -> Listener {
         let url = topology.url(server);
         let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
             .args(["-s", &url, "listen"])
@@ -85,7 +97,7 @@ impl Listener {
             s
         });
         topology
-            .wait_for_interest(server, "APP", subject, 1)
+            .wait_for_interest(server, account, subject, 1)
             .expect("the listener's subscription reaches the server");
         Listener {
             child,
@@ -834,4 +846,373 @@ fn usage_errors_and_options_before_the_command() {
         "trace.>",
     ]);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Routes across servers, accounts and JetStream
+// ---------------------------------------------------------------------------------------
+
+/// The route under `node` on one line, as the summary's shapes write it: the server's name,
+/// then in brackets its egresses sorted, `kind>child` for those that lead to a server and
+/// `kind` for the others, `jetstream` for each JetStream event (`?` for a server whose
+/// trace is missing).
+fn route(node: &Value) -> String {
+    let name = if node["missing"] == true {
+        "?".to_string()
+    } else {
+        node["server"]["name"].as_str().unwrap_or("?").to_string()
+    };
+    let mut egresses: Vec<String> = node["egresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|egress| {
+            let kind = egress["kind"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_lowercase();
+            if egress["link"].is_object() {
+                format!("{kind}>{}", route(&egress["link"]))
+            } else {
+                kind
+            }
+        })
+        .collect();
+    for _ in node["jetstream"].as_array().into_iter().flatten() {
+        egresses.push("jetstream".to_string());
+    }
+    egresses.sort();
+    format!("{name}[{}]", egresses.join(", "))
+}
+
+/// Every server name under `node`.
+fn server_names(node: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for_each_node(node, &mut |n| {
+        names.insert(n["server"]["name"].as_str().unwrap_or("?").to_string());
+    });
+    names
+}
+
+/// The account APP with its trace destination on every server (a leafnode binds it too),
+/// a system account for the gateways.
+const SUPERCLUSTER_ACCOUNTS: &str = r#"accounts {
+  SYS: {}
+  APP {
+    users: [{user: app, password: app}]
+    msg_trace: { dest: "trace.app", sampling: "100%" }
+  }
+}
+system_account: SYS
+no_auth_user: app"#;
+
+/// Clusters EAST (`e1`, `e2`) and WEST (`w1`) joined by gateways, and a leafnode `leaf`
+/// on `w1` bound to APP; subscribers to `orders.new` on `e2`, `w1` and `leaf`, whose
+/// interest has reached the servers on the path from `e1`.
+fn supercluster_with_leaf() -> (Topology, common::Subscribers) {
+    let topology = TopologyBuilder::new()
+        .common(SUPERCLUSTER_ACCOUNTS)
+        .server(ServerSpec::new("e1").cluster("EAST").gateway())
+        .server(ServerSpec::new("e2").cluster("EAST").gateway())
+        .server(
+            ServerSpec::new("w1")
+                .cluster("WEST")
+                .gateway()
+                .leaf_listen(),
+        )
+        .server(ServerSpec::new("leaf").leaf_remote("w1", "account: \"APP\""))
+        .start()
+        .expect("servers start");
+    let mut subs = common::Subscribers::new();
+    for (server, name) in [("e2", "billing"), ("w1", "shipping"), ("leaf", "edge")] {
+        subs.subscribe(&topology.url(server), name, "orders.new", None);
+    }
+    for (server, count) in [("e1", 1), ("w1", 2)] {
+        topology
+            .wait_for_interest(server, "APP", "orders.new", count)
+            .expect("interest");
+    }
+    (topology, subs)
+}
+
+/// Published on `e1`, each message is traced by `e1` (origin), `e2` (route), `w1`
+/// (gateway) and `leaf` (leafnode), each to trace.app in its own APP; a listener on `w1`
+/// receives all four (the leaf's through the hub's interest, the EAST servers' through the
+/// gateway) and shows every message once, complete, with the whole route.
+#[test]
+fn cluster_gateway_and_leafnode_traces_all_reach_the_listener() {
+    let (topology, _subs) = supercluster_with_leaf();
+    let mut listener = Listener::start(
+        &topology,
+        "w1",
+        &["--dest", "trace.app", "--json", "--count", "11"],
+        "trace.app",
+    );
+    topology
+        .wait_for_interest("leaf", "APP", "trace.app", 1)
+        .expect("the listener's interest reaches the leafnode");
+    let mut messages: Vec<Msg> = (0..10)
+        .map(|n| {
+            Msg::new(
+                "orders.new",
+                &[
+                    ("traceparent", &traceparent(n, true)),
+                    ("X-Msg", &n.to_string()),
+                ],
+                "x",
+            )
+        })
+        .collect();
+    messages.push(sentinel());
+    publish(&topology.url("e1"), "app", &messages);
+    listener.wait_for(|l| l.starts_with("{\"summary\""), Duration::from_secs(30));
+    let (code, lines, stderr) = listener.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let docs = documents(&lines);
+    assert_eq!(docs.len(), 11, "{lines:#?}");
+    let mut seen = BTreeSet::new();
+    for doc in docs.iter().filter(|d| d["subject"] == "orders.new") {
+        let n: u64 = root_header(doc, "X-Msg").unwrap().parse().unwrap();
+        assert_eq!(doc["traceparent"], traceparent(n, true).as_str());
+        assert_eq!(doc["complete"], true, "{doc}");
+        assert_eq!(doc["missing"], serde_json::json!([]), "{doc}");
+        assert_eq!(doc["detached"], serde_json::json!([]), "{doc}");
+        assert_eq!(
+            route(&doc["root"]),
+            "e1[gateway>w1[client, leafnode>leaf[client]], router>e2[client]]",
+            "{doc}"
+        );
+        assert_eq!(
+            server_names(&doc["root"]),
+            ["e1", "e2", "leaf", "w1"].map(String::from).into()
+        );
+        for_each_node(&doc["root"], &mut |node| {
+            assert_eq!(
+                node["request"]["headers"]["X-Msg"][0],
+                n.to_string().as_str()
+            );
+        });
+        assert_eq!(doc["analysis"]["delivered"], 3, "{doc}");
+        assert!(seen.insert(n), "message {n} shown twice");
+    }
+    assert_eq!(seen, (0..10).collect());
+    let summary = summary(&lines);
+    assert_eq!(summary["messages"], 11);
+    assert_eq!(summary["complete"], 11);
+    let orders = &summary["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subject"] == "orders.new")
+        .expect("orders.new in the summary")["shapes"];
+    assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(orders[0]["messages"], 10);
+}
+
+/// Account A imports the service `svc.>` of account B (`allow_trace` as given); each
+/// account has its own trace destination (`trace.a`, `trace.b`).
+fn service_import_accounts(allow_trace: bool) -> String {
+    format!(
+        r#"accounts {{
+  A {{
+    users: [{{user: a, password: a}}]
+    imports: [{{service: {{account: B, subject: "svc.>"}}}}]
+    msg_trace: {{ dest: "trace.a", sampling: "100%" }}
+  }}
+  B {{
+    users: [{{user: b, password: b}}]
+    exports: [{{service: "svc.>", allow_trace: {allow_trace}}}]
+    msg_trace: {{ dest: "trace.b", sampling: "100%" }}
+  }}
+}}
+no_auth_user: a"#
+    )
+}
+
+/// What one account's listener showed: the traced messages to `svc.add` and the summary's
+/// message count.
+struct AccountView {
+    svc: Vec<Value>,
+    shown: u64,
+}
+
+impl AccountView {
+    fn of(lines: &[String]) -> AccountView {
+        AccountView {
+            svc: documents(lines)
+                .into_iter()
+                .filter(|d| d["subject"] == "svc.add")
+                .collect(),
+            shown: summary(lines)["messages"].as_u64().unwrap(),
+        }
+    }
+}
+
+/// Publishes 3 traced messages from A to `svc.add` (a subscriber in B receives them) with
+/// a listener in A on `trace.a` and one in B on `trace.b`; each account then publishes a
+/// traced sentinel, so each listener has seen everything before it. What each listener
+/// showed, and the payloads the subscriber in B received.
+fn service_import_case(allow_trace: bool) -> (AccountView, AccountView, Vec<String>) {
+    let topology = TopologyBuilder::new()
+        .common(&service_import_accounts(allow_trace))
+        .server(ServerSpec::new("n1"))
+        .start()
+        .expect("server starts");
+    let url = topology.url("n1");
+    let mut subs = common::Subscribers::new();
+    let options = async_nats::ConnectOptions::with_user_and_password("b".into(), "b".into());
+    subs.subscribe_with(options, &url, "adder", "svc.add", None);
+    topology
+        .wait_for_interest("n1", "B", "svc.add", 1)
+        .expect("interest");
+    let mut in_a = Listener::start_in(&topology, "n1", "A", &["trace.a", "--json"], "trace.a");
+    let mut in_b = Listener::start_in(
+        &topology,
+        "n1",
+        "B",
+        &["--user", "b", "--password", "b", "trace.b", "--json"],
+        "trace.b",
+    );
+    let mut messages: Vec<Msg> = (0..3)
+        .map(|n| Msg::new("svc.add", &[("traceparent", &traceparent(n, true))], "1+1"))
+        .collect();
+    messages.push(Msg::new("svc.add", &[], "stop"));
+    messages.push(sentinel());
+    publish(&url, "a", &messages);
+    in_a.wait_for(is_end, Duration::from_secs(30));
+    publish(&url, "b", &[sentinel()]);
+    in_b.wait_for(is_end, Duration::from_secs(30));
+    let received = subs.received_until(0, "stop", Duration::from_secs(30));
+    in_a.interrupt();
+    in_b.interrupt();
+    let (code_a, lines_a, stderr_a) = in_a.finish();
+    let (code_b, lines_b, stderr_b) = in_b.finish();
+    assert_eq!(code_a, 130, "{stderr_a}");
+    assert_eq!(code_b, 130, "{stderr_b}");
+    (
+        AccountView::of(&lines_a),
+        AccountView::of(&lines_b),
+        received,
+    )
+}
+
+/// The service import as the origin server reports it, on every message.
+fn assert_service_import(doc: &Value) {
+    assert_eq!(doc["complete"], true, "{doc}");
+    assert_eq!(doc["root"]["ingress"]["account"], "A", "{doc}");
+    let imports = &doc["root"]["service_imports"];
+    assert_eq!(imports.as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(imports[0]["account"], "B");
+    assert_eq!(imports[0]["from"], "svc.add");
+    assert_eq!(imports[0]["to"], "svc.add");
+}
+
+/// With `allow_trace`, the one server's trace goes to the destination of the account the
+/// message entered (A), and shows the import and the delivery in B; B's own destination
+/// gets nothing.
+#[test]
+fn service_import_with_allow_trace_shows_the_delivery_in_the_exporting_account() {
+    let (a, b, received) = service_import_case(true);
+    assert_eq!(received, ["1+1"; 3]);
+    assert_eq!(a.svc.len(), 3);
+    assert_eq!(a.shown, 4, "3 messages and the sentinel");
+    for doc in &a.svc {
+        assert_service_import(doc);
+        assert_eq!(route(&doc["root"]), "n1[client]", "{doc}");
+        let egress = &doc["root"]["egresses"][0];
+        assert_eq!(egress["account"], "B", "{doc}");
+        assert_eq!(egress["name"], "adder", "{doc}");
+        assert_eq!(doc["analysis"]["delivered"], 1, "{doc}");
+        assert_eq!(
+            doc["analysis"]["boundaries"],
+            serde_json::json!([]),
+            "{doc}"
+        );
+    }
+    assert!(b.svc.is_empty());
+    assert_eq!(b.shown, 1, "only B's own sentinel");
+}
+
+/// Without `allow_trace`, the message is still delivered in B, but the trace stops at the
+/// import: A's listener shows each message complete, with an account boundary into B and
+/// no delivery; B's destination gets nothing.
+#[test]
+fn service_import_without_allow_trace_shows_the_account_boundary() {
+    let (a, b, received) = service_import_case(false);
+    assert_eq!(received, ["1+1"; 3], "delivered even though not traced");
+    assert_eq!(a.svc.len(), 3);
+    assert_eq!(a.shown, 4);
+    for doc in &a.svc {
+        assert_service_import(doc);
+        assert_eq!(route(&doc["root"]), "n1[]", "{doc}");
+        assert_eq!(doc["root"]["outcome"], "boundary", "{doc}");
+        assert_eq!(doc["analysis"]["delivered"], 0, "{doc}");
+        assert_eq!(
+            doc["analysis"]["boundaries"],
+            serde_json::json!([{"server": "n1", "hop": "", "crossing": "service_import",
+                "account": "B", "from": "svc.add", "to": "svc.add"}]),
+            "{doc}"
+        );
+    }
+    assert!(b.svc.is_empty());
+    assert_eq!(b.shown, 1);
+}
+
+/// A stream in APP capturing `orders.>`: each traced message's one trace shows the
+/// JetStream event, and the analysis says stored.
+#[test]
+fn a_jetstream_store_is_shown_stored() {
+    let topology = TopologyBuilder::new()
+        .common(&accounts("100%").replace("msg_trace:", "jetstream: enabled\n    msg_trace:"))
+        .server(ServerSpec::new("n1").jetstream())
+        .start()
+        .expect("server starts");
+    let url = topology.url("n1");
+    let subs = common::Subscribers::new();
+    subs.create_stream(
+        &url,
+        serde_json::json!({"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"}),
+    );
+    topology
+        .wait_for_interest("n1", "APP", "orders.new", 1)
+        .expect("the stream's interest");
+    let mut messages: Vec<Msg> = (0..5)
+        .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
+        .collect();
+    messages.push(sentinel());
+    let (code, lines, stderr) =
+        listen_around(&topology, "n1", &["--dest", "trace.app", "--json"], || {
+            publish(&url, "app", &messages)
+        });
+    assert_eq!(code, 130, "{stderr}");
+    let docs: Vec<Value> = documents(&lines)
+        .into_iter()
+        .filter(|d| d["subject"] == "orders.new")
+        .collect();
+    let shown: BTreeSet<&str> = docs
+        .iter()
+        .map(|d| d["traceparent"].as_str().unwrap())
+        .collect();
+    let sent: Vec<String> = (0..5).map(|n| traceparent(n, true)).collect();
+    assert_eq!(shown, sent.iter().map(String::as_str).collect());
+    assert_eq!(docs.len(), 5);
+    for doc in &docs {
+        assert_eq!(doc["complete"], true, "{doc}");
+        assert_eq!(route(&doc["root"]), "n1[jetstream]", "{doc}");
+        assert_eq!(doc["root"]["outcome"], "stored", "{doc}");
+        let analysis = &doc["analysis"];
+        assert_eq!(analysis["stored"], 1, "{doc}");
+        assert_eq!(analysis["jetstream"][0]["stream"], "ORDERS", "{doc}");
+        assert_eq!(analysis["jetstream"][0]["action"], "stored", "{doc}");
+        assert_eq!(analysis["no_interest"], serde_json::json!([]), "{doc}");
+    }
+    let orders = summary(&lines)["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subject"] == "orders.new")
+        .cloned()
+        .expect("orders.new in the summary");
+    assert_eq!(orders["messages"], 5);
+    assert_eq!(orders["shapes"][0]["shape"], "n1[jetstream]");
 }

@@ -178,7 +178,6 @@ impl Sink for Printer<'_> {
             }
             Format::Dot | Format::Mermaid => self.renderer.render(&emitted.report, self.out)?,
         }
-        self.out.flush()?;
         self.check(emitted);
         Ok(())
     }
@@ -191,7 +190,6 @@ impl Sink for Printer<'_> {
                 capture::RAW_PREFIX,
                 crate::text::sanitize(&received.json)
             )?;
-            self.out.flush()?;
         }
         if let Some(save) = &mut self.save {
             capture::write_saved(save, std::slice::from_ref(received))
@@ -202,6 +200,11 @@ impl Sink for Printer<'_> {
 
     fn warning(&mut self, text: &str) {
         print_warning(text);
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.out.flush()?;
+        Ok(())
     }
 
     fn summary(&mut self, summary: &Summary, last: bool) -> Result<(), Error> {

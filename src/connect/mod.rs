@@ -25,11 +25,17 @@ pub use merge::{Auth, DEFAULT_URL, Resolved, merge, resolve};
 /// A connected client and the errors the server reports on it.
 pub struct Connection {
     pub client: async_nats::Client,
-    /// Server errors reported after connecting, such as permission violations.
+    /// Server errors reported after connecting, such as permission violations, and
+    /// [`SLOW_CONSUMER`] when the client dropped messages a subscription could not take.
     pub server_errors: mpsc::UnboundedReceiver<String>,
     /// The URL list connected to, with any password removed.
     pub display_url: String,
 }
+
+/// Passed on as a server error when the client library dropped messages because a
+/// subscription's queue was full (its subscriber did not keep up).
+pub(crate) const SLOW_CONSUMER: &str =
+    "slow consumer: the client dropped messages it could not queue";
 
 /// Removes the password (or token) from every URL in a comma-separated list.
 pub fn redact_urls(urls: &str) -> String {
@@ -131,8 +137,14 @@ fn client_options(
         .event_callback(move |event| {
             let error_tx = error_tx.clone();
             async move {
-                if let async_nats::Event::ServerError(err) = event {
-                    let _ = error_tx.send(err.to_string());
+                match event {
+                    async_nats::Event::ServerError(err) => {
+                        let _ = error_tx.send(err.to_string());
+                    }
+                    async_nats::Event::SlowConsumer(_) => {
+                        let _ = error_tx.send(SLOW_CONSUMER.to_string());
+                    }
+                    _ => {}
                 }
             }
         });

@@ -19,8 +19,8 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::sleep_until;
 
@@ -62,6 +62,10 @@ pub async fn listen(
         .receive(&mut messages, &mut conn.server_errors, deadline, interrupt)
         .await?;
     if listener.acks.is_some() {
+        // The consumer's subscription goes first: a pull request of this listener still
+        // waiting on the server would otherwise take the handed-back messages at once, and
+        // they would wait for the ack wait instead of going to the next listener.
+        drop(messages);
         listener.hand_back_pending().await?;
     } else if interrupted || !listener.count_reached() {
         listener.drain()?;
@@ -71,6 +75,9 @@ pub async fn listen(
         summary: listener.summary,
     })
 }
+
+/// Trace messages handled between two flushes of the output at most.
+const BATCH: usize = 256;
 
 /// Far enough in the future to mean "never", small enough to add to an `Instant`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -133,6 +140,8 @@ struct Listener<'a> {
     emitted: u64,
     /// Durable mode: the acknowledgements.
     acks: Option<Acks<GroupKey>>,
+    /// Slow-consumer reports from the client library (trace messages it dropped).
+    dropped_reports: u64,
 }
 
 impl<'a> Listener<'a> {
@@ -146,6 +155,7 @@ impl<'a> Listener<'a> {
             redactor: Redactor::new(settings.show_headers, &settings.redact_headers),
             emitted: 0,
             acks: None,
+            dropped_reports: 0,
         }
     }
 
@@ -174,14 +184,13 @@ impl<'a> Listener<'a> {
                 }
                 _ = sleep_until(deadline.into()) => break,
                 message = messages.next() => match message {
-                    Some(Ok(Incoming::Message(message, delivery))) => self.on_incoming(message, delivery)?,
-                    Some(Ok(Incoming::Warning(warning))) => self.warning(&warning),
-                    Some(Err(error)) => return Err(error),
+                    Some(item) => self.on_ready(item, messages)?,
                     None => return Err(Error::Connect("the connection to the server was closed".into())),
                 },
                 Some(error) = server_errors.recv() => self.on_server_error(&error)?,
                 _ = sleep_until(settle_at.unwrap_or(deadline).into()), if settle_at.is_some() => {
                     self.emit_settled()?;
+                    self.sink.flush()?;
                 }
                 _ = ticks.tick(), if self.settings.summary_every.is_some() => {
                     self.sink.summary(&self.summary, false)?;
@@ -214,6 +223,38 @@ impl<'a> Listener<'a> {
             return Ok(());
         }
         self.on_message(message, delivery)
+    }
+
+    /// `first` and the items already waiting after it (at most [`BATCH`]), then one flush
+    /// of the output: under load one write serves many messages.
+    fn on_ready(
+        &mut self,
+        first: Result<Incoming, Error>,
+        messages: &mut Source,
+    ) -> Result<(), Error> {
+        self.on_item(first)?;
+        for _ in 1..BATCH {
+            if self.count_reached() {
+                break;
+            }
+            match messages.next().now_or_never() {
+                Some(Some(item)) => self.on_item(item)?,
+                // Nothing ready, or the stream ended (the loop notices that next).
+                _ => break,
+            }
+        }
+        self.sink.flush()
+    }
+
+    /// One item of the source: a trace message, or a warning about the source.
+    fn on_item(&mut self, item: Result<Incoming, Error>) -> Result<(), Error> {
+        match item? {
+            Incoming::Message(message, delivery) => self.on_incoming(message, delivery),
+            Incoming::Warning(warning) => {
+                self.warning(&warning);
+                Ok(())
+            }
+        }
     }
 
     /// One trace message: decoded, masked, passed on raw, grouped.
@@ -396,6 +437,10 @@ impl<'a> Listener<'a> {
 
     /// A server error on the connection: fatal when it refuses a subscription, else a warning.
     fn on_server_error(&mut self, error: &str) -> Result<(), Error> {
+        if error == crate::connect::SLOW_CONSUMER {
+            self.on_slow_consumer();
+            return Ok(());
+        }
         let lower = error.to_ascii_lowercase();
         if lower.contains("permissions violation") && lower.contains("subscription") {
             return Err(Error::Permission(format!(
@@ -405,6 +450,19 @@ impl<'a> Listener<'a> {
         }
         self.warning(&format!("server error: {error}"));
         Ok(())
+    }
+
+    /// The client dropped trace messages (listening fell behind): one warning line the first
+    /// time, and each report counted as a warning in the summary (its count is a lower bound:
+    /// the client library may drop reports too).
+    fn on_slow_consumer(&mut self) {
+        if self.dropped_reports == 0 {
+            self.sink.warning(
+                "listen fell behind and the client dropped trace messages (slow consumer); routes may be shown incomplete or split",
+            );
+        }
+        self.dropped_reports += 1;
+        self.summary.warning();
     }
 
     fn warning(&mut self, text: &str) {
@@ -421,4 +479,69 @@ fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
         .flat_map(|h| h.iter())
         .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listen::Bounds;
+
+    /// A sink that keeps the warnings.
+    #[derive(Default)]
+    struct Warnings(Vec<String>);
+
+    impl Sink for Warnings {
+        fn message(&mut self, _: &Emitted) -> Result<(), Error> {
+            Ok(())
+        }
+        fn trace(&mut self, _: &ReceivedTrace) -> Result<(), Error> {
+            Ok(())
+        }
+        fn warning(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+        fn summary(&mut self, _: &Summary, _: bool) -> Result<(), Error> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    fn settings() -> ListenSettings {
+        ListenSettings {
+            subjects: vec!["trace.app".into()],
+            settle: Duration::from_secs(1),
+            filters: Default::default(),
+            bounds: Bounds {
+                count: None,
+                duration: None,
+                max_pending: 10,
+            },
+            expect: Vec::new(),
+            summary_every: None,
+            raw: false,
+            save: None,
+            show_headers: false,
+            redact_headers: Vec::new(),
+            durable: None,
+        }
+    }
+
+    #[test]
+    fn dropped_trace_messages_warn_once_and_count_every_report() {
+        let settings = settings();
+        let log = Verbose::new(false);
+        let mut sink = Warnings::default();
+        let mut listener = Listener::new(&settings, &mut sink, &log);
+        for _ in 0..3 {
+            listener
+                .on_server_error(crate::connect::SLOW_CONSUMER)
+                .unwrap();
+        }
+        assert_eq!(listener.summary.to_json(true).warnings, 3);
+        drop(listener);
+        assert_eq!(sink.0.len(), 1, "{:?}", sink.0);
+        assert!(sink.0[0].starts_with("listen fell behind"), "{:?}", sink.0);
+    }
 }

@@ -142,6 +142,10 @@ pub trait Sink {
     fn trace(&mut self, received: &ReceivedTrace) -> Result<(), Error>;
     /// One warning line (an unusable trace message, a server error).
     fn warning(&mut self, text: &str);
-    /// The summary so far (`last`: at exit).
+    /// The summary so far (`last`: at exit), flushed.
     fn summary(&mut self, summary: &Summary, last: bool) -> Result<(), Error>;
+    /// Makes everything written so far reach the output. The engine calls it whenever no
+    /// further trace message is ready, so output is immediate when traffic is light and
+    /// written in batches (not one `write` per message) under load.
+    fn flush(&mut self) -> Result<(), Error>;
 }
