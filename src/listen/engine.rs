@@ -29,8 +29,8 @@ use super::group::{Added, Group, GroupKey, Groups};
 use super::{Emitted, ListenSettings, Reason, Sink, Summary};
 use crate::connect::Connection;
 use crate::error::Error;
-use crate::trace::collect::{ReceivedTrace, decode_and_parse};
-use crate::trace::event::{CONTENT_ENCODING_HEADER, TraceMessage};
+use crate::trace::collect::{ReceivedTrace, content_encoding, decode_and_parse, header_pairs};
+use crate::trace::event::TraceMessage;
 use crate::trace::redact::Redactor;
 use crate::trace::report::TraceReport;
 use crate::verbose::Verbose;
@@ -265,11 +265,8 @@ impl<'a> Listener<'a> {
     ) -> Result<(), Error> {
         let subject = message.subject.to_string();
         let headers = header_pairs(&message);
-        let encoding = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
-            .map(|(_, v)| v.as_str());
-        let (json, mut trace) = match decode_and_parse(encoding, &message.payload) {
+        let (json, mut trace) = match decode_and_parse(content_encoding(&headers), &message.payload)
+        {
             Ok(decoded) => decoded,
             Err(why) => {
                 self.warning(&format!("ignored a trace message on {subject}: {why}"));
@@ -469,16 +466,6 @@ impl<'a> Listener<'a> {
         self.summary.warning();
         self.sink.warning(text);
     }
-}
-
-/// The NATS headers of `message` as (name, value) pairs.
-fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
-    message
-        .headers
-        .iter()
-        .flat_map(|h| h.iter())
-        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
-        .collect()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! - [`durable`]: durable mode (`--stream`, `--durable`): the trace messages come from a
 //!   JetStream stream through a durable consumer, acknowledged once their message was emitted.
 //!
-//! Printing is the command's ([`crate::commands`]) through the [`Sink`] trait.
+//! Printing is the `listen` command's, through the [`Sink`] trait.
 
 pub mod durable;
 pub mod engine;

@@ -732,7 +732,7 @@ impl<'a> Collector<'a> {
 }
 
 /// The NATS headers of `message` as (name, value) pairs.
-fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
     message
         .headers
         .iter()
@@ -742,7 +742,7 @@ fn header_pairs(message: &async_nats::Message) -> Vec<(String, String)> {
 }
 
 /// The value of `Content-Encoding` among `headers`.
-fn content_encoding(headers: &[(String, String)]) -> Option<&str> {
+pub(crate) fn content_encoding(headers: &[(String, String)]) -> Option<&str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(CONTENT_ENCODING_HEADER))
