@@ -10,8 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -130,32 +129,14 @@ struct Listener {
 
 impl Listener {
     fn start(url: &str, args: &[&str]) -> Listener {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
-            .args(["-s", url, "listen", "trace.app", "--json"])
-            .args(["--stream", STREAM, "--durable", DURABLE, "--create-stream"])
-            .args(args)
-            .env_remove("NATS_URL")
-            .env_remove("NATS_CONTEXT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("listen starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
+        let mut command = vec!["-s", url, "listen", "trace.app", "--json"];
+        command.extend_from_slice(&["--stream", STREAM, "--durable", DURABLE, "--create-stream"]);
+        command.extend_from_slice(args);
+        let common::Streaming {
+            child,
+            lines,
+            stderr,
+        } = common::spawn_streaming(&command);
         Listener {
             child,
             lines,

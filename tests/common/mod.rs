@@ -433,3 +433,47 @@ fn stop_demo(mut child: std::process::Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A `nats-trace` child process whose stdout lines arrive on `lines` as they are written and
+/// whose stderr is read to its end by `stderr`.
+pub(crate) struct Streaming {
+    pub(crate) child: std::process::Child,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `nats-trace ARGS…` (no NATS_URL or NATS_CONTEXT from the environment, no colors)
+/// with its output streamed as [`Streaming`] says.
+pub(crate) fn spawn_streaming(args: &[&str]) -> Streaming {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nats-trace starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    Streaming {
+        child,
+        lines,
+        stderr,
+    }
+}
