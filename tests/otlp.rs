@@ -188,3 +188,30 @@ fn the_supercluster_chain_has_attributes_by_the_messaging_conventions() {
             .any(|s| s.events.iter().any(|e| e.name == "deliver"))
     );
 }
+
+#[test]
+fn a_traceparent_on_the_message_gives_the_trace_id_and_the_origins_parent() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/supercluster-leaf-chain.jsonl");
+    let text = std::fs::read_to_string(source).unwrap();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut trace: serde_json::Value = serde_json::from_str(line).unwrap();
+        trace["request"]["header"]["traceparent"] = serde_json::json!([traceparent]);
+        lines.push(trace.to_string());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("with-traceparent.jsonl");
+    std::fs::write(&capture, lines.join("\n")).unwrap();
+    let request = otlp_of(&capture);
+    let spans = spans_of(&request);
+    let parsed = TraceParent::parse(traceparent).unwrap();
+    assert!(spans.iter().all(|s| s.trace_id == parsed.trace_id));
+    assert_eq!(spans[0].parent_span_id, parsed.parent_id);
+    assert_eq!(
+        attribute(&spans[0], "nats.header.traceparent"),
+        Some(&Value::StringValue(traceparent.into()))
+    );
+    check_capture(&capture);
+}
