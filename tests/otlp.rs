@@ -3,13 +3,14 @@
 //! exactly the stitched trace's tree: one span per server node (in node order), parent ids
 //! along the graph's parents, start and end from the servers' timestamps, status ERROR where
 //! a server reported an error, and a `nats.missing` placeholder for a server that never sent
-//! its trace.
+//! its trace. One live run: `trace --format otlp -H traceparent:…` against the demo's
+//! supercluster hangs the six servers' spans under the given parent.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::nats_trace;
+use common::{nats_trace, nats_trace_with_env};
 use nats_trace::trace::capture;
 use nats_trace::trace::event::Event;
 use nats_trace::trace::stitch::{NodeIndex, TraceGraph, stitch};
@@ -214,4 +215,44 @@ fn a_traceparent_on_the_message_gives_the_trace_id_and_the_origins_parent() {
         Some(&Value::StringValue(traceparent.into()))
     );
     check_capture(&capture);
+}
+
+#[test]
+fn a_live_trace_with_a_traceparent_header_hangs_six_server_spans_under_it() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (topology, _subs) = common::demo_supercluster();
+    let e1 = topology.url("e1");
+    let header = format!("traceparent:{traceparent}");
+    let args = [
+        "-s",
+        &e1,
+        "trace",
+        "orders.new",
+        "-H",
+        &header,
+        "--format",
+        "otlp",
+    ];
+    let run = nats_trace_with_env(&args, &[("OTEL_SERVICE_NAME", "orders-broker")]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let request: ExportTraceServiceRequest = serde_json::from_str(&run.stdout).unwrap();
+    let spans = spans_of(&request);
+    let service = &request.resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes[0];
+    assert_eq!(
+        service.value.as_ref().and_then(|v| v.value.as_ref()),
+        Some(&Value::StringValue("orders-broker".into()))
+    );
+    assert_eq!(spans.len(), 6, "one span per server of the demo");
+    let parsed = TraceParent::parse(traceparent).unwrap();
+    assert!(spans.iter().all(|s| s.trace_id == parsed.trace_id));
+    assert_eq!(spans[0].parent_span_id, parsed.parent_id);
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id.clone()).collect();
+    assert!(
+        spans[1..].iter().all(|s| ids.contains(&s.parent_span_id)),
+        "a tree"
+    );
 }
