@@ -491,6 +491,8 @@ pub enum FormatArg {
     Dot,
     /// A Mermaid flowchart (for Markdown).
     Mermaid,
+    /// OpenTelemetry spans: one OTLP/JSON export request per message (see `docs/otel.md`).
+    Otlp,
 }
 
 /// `--compression`: what the servers should compress their trace messages with.
@@ -516,6 +518,7 @@ impl From<FormatArg> for Format {
             FormatArg::Json => Format::Json,
             FormatArg::Dot => Format::Dot,
             FormatArg::Mermaid => Format::Mermaid,
+            FormatArg::Otlp => Format::Otlp,
         }
     }
 }

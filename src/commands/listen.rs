@@ -176,7 +176,9 @@ impl Sink for Printer<'_> {
                 self.renderer.render(&emitted.report, self.out)?;
                 writeln!(self.out)?;
             }
-            Format::Dot | Format::Mermaid => self.renderer.render(&emitted.report, self.out)?,
+            Format::Dot | Format::Mermaid | Format::Otlp => {
+                self.renderer.render(&emitted.report, self.out)?
+            }
         }
         self.check(emitted);
         Ok(())

@@ -1,5 +1,5 @@
 //! Rendering of a stitched trace: one [`Renderer`] trait, one implementation per format
-//! (`tree`, `json`, `dot`, `mermaid`, one file each), each given only the [`TraceReport`]
+//! (`tree`, `json`, `dot`, `mermaid`, `otlp`, one file each), each given only the [`TraceReport`]
 //! (the stitched graph, its analysis and what was traced; built in [`crate::trace::report`]). Renderers draw the analysis;
 //! they decide nothing about the route themselves. `diagram` is the route graph both picture
 //! formats draw (one walk of the graph); `style` is the one colour and arrow table per
@@ -11,6 +11,7 @@ mod diagram;
 mod dot;
 mod json;
 mod mermaid;
+mod otlp;
 mod style;
 mod tree;
 
@@ -22,6 +23,7 @@ pub use crate::trace::report::TraceReport;
 pub use dot::DotRenderer;
 pub use json::{JsonRenderer, SCHEMA_VERSION};
 pub use mermaid::MermaidRenderer;
+pub use otlp::OtlpRenderer;
 pub use tree::TreeRenderer;
 
 /// The output formats.
@@ -36,6 +38,8 @@ pub enum Format {
     Dot,
     /// A Mermaid flowchart (for Markdown).
     Mermaid,
+    /// One OTLP/JSON `ExportTraceServiceRequest` per message (see docs/otel.md).
+    Otlp,
 }
 
 impl Format {
@@ -46,6 +50,7 @@ impl Format {
             Format::Json => Box::new(JsonRenderer),
             Format::Dot => Box::new(DotRenderer),
             Format::Mermaid => Box::new(MermaidRenderer),
+            Format::Otlp => Box::new(OtlpRenderer::from_env()),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! trace (connect, then [`collect`]: publish and gather the servers' trace messages);
 //! [`decode`] undoes their compression; [`event`] models them; [`stitch`] places them in a
 //! route tree by their hops ([`hop`]); [`analysis`] decides what the route means; [`report`]
-//! hands all of it to the renderers and the checks. [`capture`] saves trace messages
+//! hands all of it to the renderers and the checks; [`spans`] turns it into OpenTelemetry spans. [`capture`] saves trace messages
 //! (`--save`) and reads them back (`render`). [`redact`] masks sensitive application headers
 //! (`listen`).
 
@@ -15,5 +15,6 @@ pub mod hop;
 pub mod live;
 pub mod redact;
 pub mod report;
+pub mod spans;
 pub mod stitch;
 pub mod traceparent;
