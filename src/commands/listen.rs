@@ -216,6 +216,9 @@ impl Sink for Printer<'_> {
             };
             serde_json::to_writer(&mut *self.out, &line).map_err(std::io::Error::other)?;
             writeln!(self.out)?;
+        } else if self.format == Format::Otlp {
+            // stdout carries only OTLP requests, one per line: the summary goes to stderr.
+            summary.write_text(&mut std::io::stderr().lock(), last)?;
         } else {
             summary.write_text(self.out, last)?;
         }
