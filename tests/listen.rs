@@ -6,8 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
@@ -46,10 +44,8 @@ fn traceparent(n: u64, sampled: bool) -> String {
 
 /// A `listen` child process whose stdout is read line by line.
 struct Listener {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    run: common::Streaming,
     seen: Vec<String>,
-    stderr: std::thread::JoinHandle<String>,
 }
 
 impl Listener {
@@ -71,19 +67,13 @@ impl Listener {
         let url = topology.url(server);
         let mut command = vec!["-s", url.as_str(), "listen"];
         command.extend_from_slice(args);
-        let common::Streaming {
-            child,
-            lines,
-            stderr,
-        } = common::spawn_streaming(&command);
+        let run = common::spawn_streaming(&command);
         topology
             .wait_for_interest(server, account, subject, 1)
             .expect("the listener's subscription reaches the server");
         Listener {
-            child,
-            lines,
+            run,
             seen: Vec::new(),
-            stderr,
         }
     }
 
@@ -91,7 +81,7 @@ impl Listener {
     fn wait_for(&mut self, wanted: impl Fn(&str) -> bool, limit: Duration) {
         let deadline = Instant::now() + limit;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
+            match self.run.lines.recv_timeout(left) {
                 Ok(line) => {
                     let done = wanted(&line);
                     self.seen.push(line);
@@ -107,30 +97,12 @@ impl Listener {
 
     /// Sends SIGINT (Ctrl-C).
     fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.run.signal("-INT");
     }
 
     /// Waits for the process to end (bounded); its exit code, every stdout line, stderr.
-    fn finish(mut self) -> (i32, Vec<String>, String) {
-        let deadline = Instant::now() + common::RUN_LIMIT;
-        let code = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("listen ran longer than {:?}", common::RUN_LIMIT);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        (code, self.seen, self.stderr.join().expect("stderr"))
+    fn finish(self) -> (i32, Vec<String>, String) {
+        self.run.finish(self.seen)
     }
 }
 
@@ -332,7 +304,7 @@ fn half_of_the_messages_are_traced_at_fifty_percent() {
 fn listener_sees(listener: &mut Listener, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match listener.lines.recv_timeout(left) {
+        match listener.run.lines.recv_timeout(left) {
             Ok(line) => {
                 let end = is_end(&line);
                 listener.seen.push(line);

@@ -10,8 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nats_trace::topology::{ServerSpec, Topology, TopologyBuilder};
@@ -121,10 +119,8 @@ fn wait_for_consumer(url: &str, wanted: impl Fn((u64, usize, u64)) -> bool, what
 
 /// A `listen` child process whose stdout lines are collected as they come.
 struct Listener {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    run: common::Streaming,
     seen: Vec<String>,
-    stderr: std::thread::JoinHandle<String>,
 }
 
 impl Listener {
@@ -132,16 +128,10 @@ impl Listener {
         let mut command = vec!["-s", url, "listen", "trace.app", "--json"];
         command.extend_from_slice(&["--stream", STREAM, "--durable", DURABLE, "--create-stream"]);
         command.extend_from_slice(args);
-        let common::Streaming {
-            child,
-            lines,
-            stderr,
-        } = common::spawn_streaming(&command);
+        let run = common::spawn_streaming(&command);
         Listener {
-            child,
-            lines,
+            run,
             seen: Vec::new(),
-            stderr,
         }
     }
 
@@ -154,7 +144,7 @@ impl Listener {
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .unwrap_or_else(|| panic!("fewer than {count} messages: {:#?}", self.seen));
-            if let Ok(line) = self.lines.recv_timeout(left) {
+            if let Ok(line) = self.run.lines.recv_timeout(left) {
                 have += usize::from(is_document(&line));
                 self.seen.push(line);
             }
@@ -162,27 +152,12 @@ impl Listener {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.run.signal(signal);
     }
 
     /// Waits for the process to end (bounded); its exit code, every stdout line, stderr.
-    fn finish(mut self) -> (i32, Vec<String>, String) {
-        let deadline = Instant::now() + common::RUN_LIMIT;
-        let code = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "listen did not end");
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        (code, self.seen, self.stderr.join().expect("stderr"))
+    fn finish(self) -> (i32, Vec<String>, String) {
+        self.run.finish(self.seen)
     }
 }
 

@@ -477,3 +477,34 @@ pub(crate) fn spawn_streaming(args: &[&str]) -> Streaming {
         stderr,
     }
 }
+
+impl Streaming {
+    /// Sends `signal` (e.g. `-INT`, `-KILL`) to the process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end (bounded by [`RUN_LIMIT`]); its exit code, `seen` and
+    /// every stdout line after them, and its stderr.
+    pub(crate) fn finish(mut self, mut seen: Vec<String>) -> (i32, Vec<String>, String) {
+        let deadline = Instant::now() + RUN_LIMIT;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("nats-trace ran longer than {RUN_LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            seen.push(line);
+        }
+        (code, seen, self.stderr.join().expect("stderr"))
+    }
+}
