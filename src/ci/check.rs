@@ -31,6 +31,8 @@ pub struct CheckSettings {
     pub parallel: usize,
     /// Where to write JUnit XML, if anywhere.
     pub junit: Option<PathBuf>,
+    /// Where to write the HTML report (`--html`), if anywhere.
+    pub html: Option<PathBuf>,
 }
 
 /// Counts of case outcomes.
@@ -97,7 +99,8 @@ pub(crate) async fn run_check(
     let suite = Suite::load(&check.suite).map_err(Error::Usage)?;
     let human = format != Format::Json;
     let started = Instant::now();
-    let results = run_cases(connection, &suite, check.parallel, log, human, out).await?;
+    let html = check.html.is_some();
+    let results = run_cases(connection, &suite, check.parallel, log, human, html, out).await?;
     let summary = Summary::of(&results);
     if human {
         write_summary(&summary, started.elapsed(), out)?;
@@ -107,6 +110,9 @@ pub(crate) async fn run_check(
     out.flush()?;
     if let Some(path) = &check.junit {
         write_junit(path, &check.suite, &results)?;
+    }
+    if let Some(path) = &check.html {
+        crate::ci::html::write_report(path, &check.suite, &summary_line(&summary), &results)?;
     }
     summary.outcome()
 }
@@ -119,11 +125,12 @@ async fn run_cases(
     parallel: usize,
     log: &Verbose,
     human: bool,
+    html: bool,
     out: &mut dyn Write,
 ) -> Result<Vec<CaseResult>, Error> {
     let mut results = Vec::with_capacity(suite.cases.len());
-    let mut running = futures_util::stream::iter(suite.cases.iter())
-        .map(|case| run_case(connection, case, log))
+    let mut running = futures_util::stream::iter(suite.cases.iter().enumerate())
+        .map(|(i, case)| run_case(connection, case, log, html.then_some(i)))
         .buffered(parallel.max(1));
     while let Some(result) = running.next().await {
         if human {
@@ -133,6 +140,14 @@ async fn run_cases(
         results.push(result);
     }
     Ok(results)
+}
+
+/// The summary's counts in words.
+fn summary_line(summary: &Summary) -> String {
+    format!(
+        "{} case(s): {} passed, {} failed, {} incomplete, {} error(s)",
+        summary.cases, summary.passed, summary.failed, summary.incomplete, summary.errors
+    )
 }
 
 fn write_summary(summary: &Summary, took: Duration, out: &mut dyn Write) -> Result<(), Error> {
@@ -230,7 +245,13 @@ fn case_probe(case: &Case, timeout: Duration) -> Probe {
     }
 }
 
-async fn run_case(connection: &ConnectionOptions, case: &Case, log: &Verbose) -> CaseResult {
+/// Runs one case; with `html` (its index), also its route section for `--html`.
+async fn run_case(
+    connection: &ConnectionOptions,
+    case: &Case,
+    log: &Verbose,
+    html: Option<usize>,
+) -> CaseResult {
     let started = Instant::now();
     let connection = case_connection(connection, case);
     let probe = case_probe(case, connection.timeout);
@@ -238,9 +259,13 @@ async fn run_case(connection: &ConnectionOptions, case: &Case, log: &Verbose) ->
         "case {:?}: tracing {}",
         case.name, case.subject
     ));
-    let (status, tree) = match trace_live(&connection, &probe, log).await {
-        Err(error) => (CaseStatus::Error(error.to_string()), String::new()),
-        Ok(live) => (judge(case, &live), plain_tree(&live.report)),
+    let (status, tree, route_html) = match trace_live(&connection, &probe, log).await {
+        Err(error) => (CaseStatus::Error(error.to_string()), String::new(), None),
+        Ok(live) => (
+            judge(case, &live),
+            plain_tree(&live.report),
+            html.map(|i| crate::ci::html::route(&live.report, i)),
+        ),
     };
     CaseResult {
         name: case.name.clone(),
@@ -248,6 +273,7 @@ async fn run_case(connection: &ConnectionOptions, case: &Case, log: &Verbose) ->
         status,
         elapsed: started.elapsed().max(Duration::from_nanos(1)),
         tree,
+        route_html,
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct CaseResult {
     pub elapsed: Duration,
     /// The rendered tree, without colors (empty when the case did not run).
     pub tree: String,
+    /// The route section of `check --html` (when asked for and the case ran).
+    #[serde(skip)]
+    pub route_html: Option<String>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -99,6 +102,7 @@ mod tests {
             status,
             elapsed: Duration::from_millis(3),
             tree: String::new(),
+            route_html: None,
         }
     }
 

@@ -272,6 +272,11 @@ pub struct CheckArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    /// Also write the results as one self-contained HTML page to this file: each case with
+    /// its verdict, its failures and its route (see docs/html.md).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// How to print; shared by every command that renders a trace.
@@ -387,6 +392,11 @@ pub struct ListenArgs {
     #[arg(long, conflicts_with = "redact_headers")]
     pub show_headers: bool,
 
+    /// Write one self-contained HTML page per traced message into directory DIR (created
+    /// when missing); needed by --format html (see docs/html.md).
+    #[arg(long, value_name = "DIR")]
+    pub html_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub durable: Box<DurableArgs>,
 }
@@ -476,6 +486,7 @@ impl ListenArgs {
             show_headers: self.show_headers,
             redact_headers: self.redact_headers,
             durable: self.durable.into_settings(),
+            html_dir: self.html_dir,
         }
     }
 }
@@ -493,6 +504,9 @@ pub enum FormatArg {
     Mermaid,
     /// OpenTelemetry spans: one OTLP/JSON export request per message (see `docs/otel.md`).
     Otlp,
+    /// One self-contained HTML page: route graph, timeline, details, text tree (see
+    /// `docs/html.md`). For `listen`, with `--html-dir DIR`.
+    Html,
 }
 
 /// `--compression`: what the servers should compress their trace messages with.
@@ -519,6 +533,7 @@ impl From<FormatArg> for Format {
             FormatArg::Dot => Format::Dot,
             FormatArg::Mermaid => Format::Mermaid,
             FormatArg::Otlp => Format::Otlp,
+            FormatArg::Html => Format::Html,
         }
     }
 }
@@ -609,6 +624,7 @@ impl Command {
                 suite: check.suite,
                 parallel: usize::from(check.parallel),
                 junit: check.junit,
+                html: check.html,
             }),
             Command::Render(render) => Run::Render(RenderSettings {
                 files: render.files,

@@ -1,22 +1,24 @@
 //! `nats-trace listen [SUBJECT…] [--dest SUBJ]`: print the route of every traced message of
 //! real traffic as it completes (see `docs/listen.md`). The work is [`crate::listen`]'s; this
 //! runner checks the subjects, connects, and prints: a header line and the tree per message
-//! (or one JSON line), failed expectations on stderr, `--raw` lines, the `--save` file, and
-//! the summary at exit. Exit 0, 1 when a message failed an `--expect`, 2 on errors, 130 on
+//! (or one JSON line), failed expectations on stderr, `--raw` lines, the `--save` file, an
+//! HTML page per message with `--html-dir`, and the summary at exit. Exit 0, 1 when a message failed an `--expect`, 2 on errors, 130 on
 //! Ctrl-C.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use crate::ci::expect;
 use crate::commands::{color_enabled, print_warning};
 use crate::connect;
 use crate::error::{Error, Outcome};
 use crate::listen::{Emitted, ListenSettings, Sink, Summary, engine};
-use crate::render::{Format, JsonRenderer, RenderOptions, Renderer};
+use crate::render::{Format, HtmlRenderer, JsonRenderer, RenderOptions, Renderer};
 use crate::settings::{ConnectionOptions, OutputOptions};
 use crate::trace::capture;
 use crate::trace::collect::ReceivedTrace;
+use crate::trace::redact::Redactor;
 use crate::verbose::Verbose;
 
 /// Listens, prints, and ends with the outcome.
@@ -28,6 +30,7 @@ pub(crate) async fn run_listen(
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     check_subjects(&listen.subjects)?;
+    open_html_dir(listen, output.format)?;
     let save = open_save(listen)?;
     let mut conn = connect::connect(connection, log).await?;
     let info = conn.client.server_info();
@@ -70,6 +73,18 @@ fn check_subjects(subjects: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// `--html-dir DIR`, created when missing; `--format html` needs it.
+fn open_html_dir(listen: &ListenSettings, format: Format) -> Result<(), Error> {
+    match &listen.html_dir {
+        None if format == Format::Html => Err(Error::Usage(
+            "listen --format html writes one page per message: give --html-dir DIR".into(),
+        )),
+        None => Ok(()),
+        Some(dir) => std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display()))),
+    }
+}
+
 /// `--save FILE`, created (or truncated) before listening starts.
 fn open_save(listen: &ListenSettings) -> Result<Option<BufWriter<File>>, Error> {
     listen
@@ -92,6 +107,9 @@ struct Printer<'a> {
     save: Option<BufWriter<File>>,
     /// Messages that failed an expectation.
     failed: u64,
+    /// `--html-dir`: the page writer and the pages written so far.
+    html: Option<HtmlRenderer>,
+    pages: u64,
 }
 
 impl<'a> Printer<'a> {
@@ -111,7 +129,23 @@ impl<'a> Printer<'a> {
             out,
             save,
             failed: 0,
+            html: listen.html_dir.as_ref().map(|_| {
+                HtmlRenderer::new(Redactor::new(listen.show_headers, &listen.redact_headers))
+            }),
+            pages: 0,
         }
+    }
+
+    /// `--html-dir`: the message's page, `NNNNNN-SUBJECT.html`; its path.
+    fn write_page(&mut self, emitted: &Emitted) -> Result<Option<PathBuf>, Error> {
+        let (Some(html), Some(dir)) = (&self.html, &self.listen.html_dir) else {
+            return Ok(None);
+        };
+        self.pages += 1;
+        let path = dir.join(page_name(self.pages, &emitted.report.subject));
+        std::fs::write(&path, html.page(&emitted.report))
+            .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
+        Ok(Some(path))
     }
 
     /// The tree's header line: subject, traceparent, time, and why it is shown now.
@@ -179,6 +213,16 @@ impl Sink for Printer<'_> {
             Format::Dot | Format::Mermaid | Format::Otlp => {
                 self.renderer.render(&emitted.report, self.out)?
             }
+            Format::Html => self.header(emitted)?,
+        }
+        if let Some(path) = self.write_page(emitted)?
+            && self.format == Format::Html
+        {
+            writeln!(
+                self.out,
+                "page {}",
+                crate::text::sanitize(&path.display().to_string())
+            )?;
         }
         self.check(emitted);
         Ok(())
@@ -231,6 +275,28 @@ impl Sink for Printer<'_> {
 #[derive(serde::Serialize)]
 struct SummaryLine {
     summary: crate::listen::summary::SummaryJson,
+}
+
+/// A page's file name: its number, then the subject with anything but letters, digits, `.`,
+/// `-` and `_` replaced by `_` (at most 80 characters).
+fn page_name(number: u64, subject: &str) -> String {
+    let slug: String = subject
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let slug = if slug.is_empty() {
+        "message".to_string()
+    } else {
+        slug
+    };
+    format!("{number:06}-{slug}.html")
 }
 
 /// RFC 3339 in UTC with milliseconds.

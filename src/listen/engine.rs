@@ -512,6 +512,7 @@ mod tests {
             show_headers: false,
             redact_headers: Vec::new(),
             durable: None,
+            html_dir: None,
         }
     }
 

@@ -66,6 +66,8 @@ pub struct ListenSettings {
     /// `--stream`/`--durable`: read the trace messages from a JetStream stream through a
     /// durable consumer instead of subscribing.
     pub durable: Option<DurableSettings>,
+    /// `--html-dir`: write one HTML page per emitted message into this directory.
+    pub html_dir: Option<PathBuf>,
 }
 
 /// When listening ends.

@@ -56,6 +56,9 @@ pub(crate) struct Block {
     pub error: bool,
     /// A trace that could not be placed in the tree.
     pub detached: bool,
+    /// The server this box stands for, or the server and egress that led to it (a client
+    /// or an unreached server); `None` for the rest. The HTML page's details read it.
+    pub source: Option<(NodeIndex, Option<usize>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +157,7 @@ impl Builder<'_> {
             shape,
             error: false,
             detached: false,
+            source: None,
         });
         *n += 1;
         self.d.boxes.len() - 1
@@ -175,6 +179,7 @@ impl Builder<'_> {
         let (lines, shape) = server_lines(node);
         let b = self.add('s', lines, shape);
         self.d.boxes[b].detached = node.detached;
+        self.d.boxes[b].source = Some((ix, None));
         self.d.boxes[b].error = self.analysis.node(ix).outcome == Outcome::IngressError;
         self.box_of.insert(ix, b);
         let cluster = node.trace.as_ref().map(|t| t.server.cluster.as_str());
@@ -257,13 +262,16 @@ impl Builder<'_> {
         let graph = self.graph;
         let node = graph.node(ix);
         let children = graph.children_by_egress(ix);
-        for (entry, child) in node.egresses().zip(children) {
+        for (index, (entry, child)) in node.egresses().zip(children).enumerate() {
             let egress = entry.egress;
             let to = match child {
                 Some(child) => self.box_of[&child],
                 None if egress.kind.is_server_link() => self.unreached_box(egress),
                 None => self.client_box(from, egress),
             };
+            if self.d.boxes[to].source.is_none() {
+                self.d.boxes[to].source = Some((ix, Some(index)));
+            }
             let error = !egress.error.is_empty();
             self.edge(
                 from,

@@ -1,5 +1,5 @@
 //! Rendering of a stitched trace: one [`Renderer`] trait, one implementation per format
-//! (`tree`, `json`, `dot`, `mermaid`, `otlp`, one file each), each given only the [`TraceReport`]
+//! (`tree`, `json`, `dot`, `mermaid`, `otlp`, `html`, one file each), each given only the [`TraceReport`]
 //! (the stitched graph, its analysis and what was traced; built in [`crate::trace::report`]). Renderers draw the analysis;
 //! they decide nothing about the route themselves. `diagram` is the route graph both picture
 //! formats draw (one walk of the graph); `style` is the one colour and arrow table per
@@ -9,6 +9,7 @@ use std::io;
 
 mod diagram;
 mod dot;
+pub(crate) mod html;
 mod json;
 mod mermaid;
 mod otlp;
@@ -21,6 +22,7 @@ pub(crate) use style::Palette;
 pub use crate::trace::report::TraceReport;
 
 pub use dot::DotRenderer;
+pub use html::HtmlRenderer;
 pub use json::{JsonRenderer, SCHEMA_VERSION};
 pub use mermaid::MermaidRenderer;
 pub use otlp::OtlpRenderer;
@@ -40,6 +42,9 @@ pub enum Format {
     Mermaid,
     /// One OTLP/JSON `ExportTraceServiceRequest` per message (see docs/otel.md).
     Otlp,
+    /// One self-contained HTML page: route graph, timeline, details, counts, tree (see
+    /// docs/html.md).
+    Html,
 }
 
 impl Format {
@@ -51,6 +56,7 @@ impl Format {
             Format::Dot => Box::new(DotRenderer),
             Format::Mermaid => Box::new(MermaidRenderer),
             Format::Otlp => Box::new(OtlpRenderer::from_env()),
+            Format::Html => Box::new(HtmlRenderer::default()),
         }
     }
 }
