@@ -48,6 +48,10 @@ pub struct TraceSettings {
     pub save: Option<PathBuf>,
     /// Routing expectations that must hold.
     pub expect: Vec<Expectation>,
+    /// `--count N`: trace this many times and print route statistics (1: one trace).
+    pub count: u32,
+    /// `--interval`: the pause between the traces of `--count`.
+    pub interval: std::time::Duration,
 }
 
 /// `render`: saved trace messages to render offline.

@@ -243,6 +243,16 @@ pub struct TraceArgs {
     /// `no-errors` (repeatable); exit 1 when one fails.
     #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
     pub expect: Vec<Expectation>,
+
+    /// Trace N times (mtr-style) and print per server and per link the arrivals, loss % and
+    /// latency min/avg/p50/p99/max, and the route shapes seen with their counts (see
+    /// docs/probe.md); `--format json` gives the same statistics.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub count: u32,
+
+    /// With --count: the pause between two traces.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count")]
+    pub interval: Duration,
 }
 
 /// What to render offline.
@@ -645,6 +655,8 @@ impl TraceArgs {
             raw: self.raw,
             save: self.save,
             expect: self.expect,
+            count: self.count,
+            interval: self.interval,
         }
     }
 }

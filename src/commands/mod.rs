@@ -6,6 +6,7 @@ mod demo;
 mod listen;
 mod render;
 mod trace;
+mod trace_count;
 
 use std::io::{IsTerminal, Write};
 

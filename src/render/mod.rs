@@ -12,6 +12,7 @@ mod dot;
 mod json;
 mod mermaid;
 mod otlp;
+pub(crate) mod stats;
 mod style;
 mod tree;
 
