@@ -70,6 +70,7 @@ fn check_is_a_command_before_or_after_global_options() {
                     suite: PathBuf::from("suite.toml"),
                     parallel: 4,
                     junit: None,
+                    snapshot: None,
                 }
             ),
             other => panic!("expected check, got {other:?}"),

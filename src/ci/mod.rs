@@ -1,7 +1,9 @@
 //! Judging traces for CI: the `--expect` grammar and its evaluation ([`expect`]), check
-//! suites ([`suite`]), JUnit XML ([`junit`]) and the `check` command ([`check`]).
+//! suites ([`suite`]), JUnit XML ([`junit`]), route snapshots ([`snapshot`]) and the `check`
+//! command ([`check`]).
 
 pub(crate) mod check;
 pub(crate) mod expect;
 pub(crate) mod junit;
+pub(crate) mod snapshot;
 pub(crate) mod suite;

@@ -282,6 +282,37 @@ pub struct CheckArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    /// Compare each case's route with its snapshot in FILE (JSON); a changed route fails
+    /// its case (exit 1) and prints a diff. See docs/probe.md.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// With --snapshot: write the routes seen to FILE instead of comparing.
+    #[arg(long, requires = "snapshot")]
+    pub update_snapshots: bool,
+
+    /// How much of a route a snapshot keeps: `cluster` (which server of a cluster is
+    /// reached does not matter) or `server` (every server by name). Comparing uses the
+    /// file's own level.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SnapshotLevelArg::Cluster)]
+    pub snapshot_level: SnapshotLevelArg,
+}
+
+/// `--snapshot-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotLevelArg {
+    Cluster,
+    Server,
+}
+
+impl From<SnapshotLevelArg> for crate::trace::route::SnapshotLevel {
+    fn from(arg: SnapshotLevelArg) -> crate::trace::route::SnapshotLevel {
+        match arg {
+            SnapshotLevelArg::Cluster => crate::trace::route::SnapshotLevel::Cluster,
+            SnapshotLevelArg::Server => crate::trace::route::SnapshotLevel::Server,
+        }
+    }
 }
 
 /// How to print; shared by every command that renders a trace.
@@ -619,6 +650,13 @@ impl Command {
                 suite: check.suite,
                 parallel: usize::from(check.parallel),
                 junit: check.junit,
+                snapshot: check
+                    .snapshot
+                    .map(|path| crate::ci::snapshot::SnapshotSettings {
+                        path,
+                        update: check.update_snapshots,
+                        level: check.snapshot_level.into(),
+                    }),
             }),
             Command::Render(render) => Run::Render(RenderSettings {
                 files: render.files,
