@@ -445,7 +445,7 @@ fn judge(case: &Case, live: &LiveTrace) -> CaseStatus {
 }
 
 /// The tree of a report, without colors, for JUnit's system-out and JSON results.
-fn plain_tree(report: &TraceReport) -> String {
+pub(crate) fn plain_tree(report: &TraceReport) -> String {
     let mut out = Vec::new();
     match TreeRenderer::new(RenderOptions::default()).render(report, &mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),

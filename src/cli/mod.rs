@@ -89,6 +89,9 @@ pub enum Command {
     /// Trace real traffic: listen on trace destinations and print the route of every traced
     /// message (W3C traceparent sampling or ad-hoc Nats-Trace-Dest) as it completes.
     Listen(ListenArgs),
+    /// Run a check suite continuously and serve Prometheus metrics of its routes
+    /// (/metrics, /probe?case=NAME, /healthz, /); see docs/probe.md.
+    Probe(ProbeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `nats-trace man | man -l -`.
@@ -297,6 +300,47 @@ pub struct CheckArgs {
     /// file's own level.
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SnapshotLevelArg::Cluster)]
     pub snapshot_level: SnapshotLevelArg,
+}
+
+/// `probe`: the suite to run continuously and where to serve its metrics (docs/probe.md).
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    /// The suite file (`.toml` or `.json`), as for `check`; a case may set its own
+    /// `interval`.
+    #[arg(value_name = "SUITE")]
+    pub suite: PathBuf,
+
+    /// Where to serve /metrics, /probe?case=NAME, /healthz and / (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = crate::probe::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+
+    /// How often each case runs (after its last probe ended).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub interval: Duration,
+
+    /// How many cases run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+
+    /// The one line per probe on stderr: text, or JSON lines.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+
+    /// Count route changes against the routes in this snapshot file (`check
+    /// --update-snapshots` writes it); without it, against the first route seen.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Without --snapshot: how much of a route counts (`cluster` or `server`).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SnapshotLevelArg::Cluster)]
+    pub snapshot_level: SnapshotLevelArg,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
 }
 
 /// `--snapshot-level`.
@@ -667,6 +711,18 @@ impl Command {
                 traffic: demo.traffic,
             }),
             Command::Listen(listen) => Run::Listen(listen.into_settings()),
+            Command::Probe(probe) => Run::Probe(crate::settings::ProbeSettings {
+                suite: probe.suite,
+                listen: probe.listen,
+                interval: probe.interval,
+                parallel: usize::from(probe.parallel),
+                log_format: match probe.log_format {
+                    LogFormatArg::Text => crate::settings::LogFormat::Text,
+                    LogFormatArg::Json => crate::settings::LogFormat::Json,
+                },
+                snapshot: probe.snapshot,
+                snapshot_level: probe.snapshot_level.into(),
+            }),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
         }
