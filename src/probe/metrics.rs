@@ -36,15 +36,14 @@ pub(crate) const REASONS: [&str; 6] = [
 /// The `kind` values of `nats_trace_route_egress`.
 pub(crate) const KINDS: [&str; 5] = ["client", "route", "gateway", "leafnode", "jetstream"];
 
-/// Latency buckets, in seconds (100 µs to 10 s).
-const LATENCY_BUCKETS: [f64; 14] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+/// Latency buckets, in seconds (250 µs to 2.5 s): ten, to keep `/metrics` small with many
+/// cases.
+const LATENCY_BUCKETS: [f64; 10] = [
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5,
 ];
 
-/// Probe duration buckets, in seconds (1 ms to 30 s).
-const DURATION_BUCKETS: [f64; 13] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0,
-];
+/// Probe duration buckets, in seconds (5 ms to 10 s).
+const DURATION_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 const HELP_BUILD: &str = "nats-trace version (always 1)";
 const HELP_SUCCESS: &str = "1 when the case's last probe passed: it traced, the trace was complete and every expectation held";
@@ -332,4 +331,24 @@ fn encode(registry: &Registry) -> String {
 fn unix_seconds(at: std::time::SystemTime) -> f64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_labels_are_bounded_per_case() {
+        let mut metrics = Metrics::new(&["a".to_string()]);
+        for i in 0..(MAX_SERVER_SERIES + 10) {
+            let label = metrics.server_label("a", &format!("s{i}"));
+            let wanted = if i < MAX_SERVER_SERIES {
+                format!("s{i}")
+            } else {
+                OTHER.to_string()
+            };
+            assert_eq!(label, wanted);
+        }
+        assert_eq!(metrics.server_label("a", "s0"), "s0", "known ones stay");
+    }
 }

@@ -153,6 +153,11 @@ impl ProbeResult {
         result
     }
 
+    /// The probe's log line (without its line end), as `probe` writes it on stderr.
+    pub fn log_line(&self, format: LogFormat) -> String {
+        log::line(self, format)
+    }
+
     /// `pass`, `fail`, `incomplete` or `error`.
     pub fn verdict(&self) -> &'static str {
         match self.reason {
@@ -247,3 +252,61 @@ impl Observer {
 }
 
 pub(crate) use scheduler::run_probe;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::event::TraceMessage;
+    use crate::trace::stitch::stitch;
+
+    const TS: &str = "2024-01-01T00:00:00.000000001Z";
+
+    fn report(egress: bool) -> TraceReport {
+        let events = if egress {
+            format!(r#",{{"type":"eg","ts":"{TS}","kind":0,"cid":2,"sub":"s"}}"#)
+        } else {
+            String::new()
+        };
+        let line = format!(
+            r#"{{"server":{{"name":"n1","id":"N1","ver":"2.11.0"}},"request":{{"header":{{}},"msgsize":1}},"hops":0,"events":[{{"type":"in","ts":"{TS}","kind":0,"cid":1,"acc":"A","subj":"s"}}{events}]}}"#
+        );
+        let graph = stitch([TraceMessage::from_json(line.as_bytes()).expect("parses")]);
+        TraceReport::from_graph(graph)
+    }
+
+    fn observe(observer: &mut Observer, egress: bool) -> (bool, bool) {
+        let result = ProbeResult::of_report("a", report(egress), Duration::from_millis(1));
+        let recorded = observer.observe(0, result);
+        (recorded.differs, recorded.changed)
+    }
+
+    #[test]
+    fn changes_count_against_the_first_route_or_the_snapshot() {
+        let mut observer = Observer::new(vec!["a".into()], SnapshotLevel::Server);
+        assert_eq!(observe(&mut observer, true), (false, false));
+        assert_eq!(observe(&mut observer, false), (true, true));
+        assert_eq!(observe(&mut observer, false), (true, false), "counted once");
+        assert_eq!(observe(&mut observer, true), (false, false));
+        assert_eq!(observe(&mut observer, false), (true, true));
+        let metrics = observer.render_metrics();
+        assert!(
+            metrics.contains("nats_trace_route_changes_total{case=\"a\"} 2"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("nats_trace_route_changed{case=\"a\"} 1"),
+            "{metrics}"
+        );
+
+        let mut snapshots = Snapshots::new(SnapshotLevel::Server);
+        let stored = Fingerprint::of(&Route::of(&report(false)), SnapshotLevel::Server);
+        snapshots.cases.insert("a".into(), stored);
+        let mut observer =
+            Observer::new(vec!["a".into()], SnapshotLevel::Cluster).with_snapshots(snapshots);
+        assert_eq!(
+            observe(&mut observer, true),
+            (true, true),
+            "differs from the file"
+        );
+    }
+}
