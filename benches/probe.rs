@@ -4,7 +4,8 @@
 //! line; (2) rendering `/metrics` with 100 cases; (3) resident memory with 100 cases over
 //! 1,000 cycles, and its growth from cycle 100 to cycle 1,000. Routes: 6-server leafnode
 //! chains and 8-server fan-outs; every tenth case switches shape every other cycle, so route
-//! changes are counted too.
+//! changes are counted too. Under `cargo test --all-targets` (no `--bench`), a smoke run of
+//! 20 cycles.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,10 @@ use nats_trace_testkit::synthetic;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CASES: usize = 100;
+/// Cycles of a real run.
 const CYCLES: usize = 1_000;
+/// The cycle after which the resident memory is first read.
+const WARM: usize = 100;
 
 fn report(lines: &[String]) -> TraceReport {
     let graph = stitch(
@@ -71,15 +75,20 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    let cycles = if std::env::args().any(|a| a == "--bench") {
+        CYCLES
+    } else {
+        20
+    };
     let shapes = [report(&synthetic::chain(6)), report(&synthetic::fan_out(8))];
     let names: Vec<String> = (0..CASES).map(|i| format!("case {i}")).collect();
     let mut observer = Observer::new(names, SnapshotLevel::Cluster);
-    let mut times = Vec::with_capacity(CYCLES);
+    let mut times = Vec::with_capacity(cycles);
     let mut renders = Vec::new();
     let mut bytes = 0;
     let rss_start = rss_kib();
     let mut rss_at_100 = 0;
-    for n in 0..CYCLES {
+    for n in 0..cycles {
         let (took, logged) = cycle(&mut observer, &shapes, n);
         times.push(took);
         bytes += logged;
@@ -88,7 +97,7 @@ fn main() {
             bytes += observer.render_metrics().len();
             renders.push(started.elapsed());
         }
-        if n + 1 == 100 {
+        if n + 1 == WARM.min(cycles) {
             rss_at_100 = rss_kib();
         }
     }
@@ -106,8 +115,9 @@ fn main() {
         median(renders).as_secs_f64() * 1e3
     );
     println!(
-        "probe RSS, {CASES} cases: {:.1} MB before the first cycle, {:.1} MB after 100 cycles, {:.1} MB after {CYCLES} (growth {:+.1} MB; target ≤ 30 MB, no growth) [{bytes} bytes produced]",
+        "probe RSS, {CASES} cases: {:.1} MB before the first cycle, after {} cycles {:.1} MB, after {cycles} {:.1} MB (growth {:+.1} MB; target ≤ 30 MB, no growth) [{bytes} bytes produced]",
         rss_start as f64 / 1024.0,
+        WARM.min(cycles),
         rss_at_100 as f64 / 1024.0,
         rss_end as f64 / 1024.0,
         (rss_end as f64 - rss_at_100 as f64) / 1024.0
