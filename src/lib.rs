@@ -17,6 +17,7 @@ mod duration;
 mod env;
 pub mod error;
 pub mod listen;
+pub mod probe;
 pub mod render;
 pub mod settings;
 mod subject;

@@ -14,6 +14,7 @@ use crate::trace::collect::Probe;
 pub use crate::ci::check::CheckSettings;
 pub use crate::connect::options::{ConnectionOptions, ContextChoice, DEFAULT_TIMEOUT};
 pub use crate::listen::{Bounds as ListenBounds, Filters as ListenFilters, ListenSettings};
+pub use crate::probe::{LogFormat, ProbeSettings};
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub enum Command {
     Check(CheckSettings),
     Demo(DemoSettings),
     Listen(ListenSettings),
+    Probe(ProbeSettings),
     Completions(Shell),
     Man,
 }
@@ -48,6 +50,10 @@ pub struct TraceSettings {
     pub save: Option<PathBuf>,
     /// Routing expectations that must hold.
     pub expect: Vec<Expectation>,
+    /// `--count N`: trace this many times and print route statistics (1: one trace).
+    pub count: u32,
+    /// `--interval`: the pause between the traces of `--count`.
+    pub interval: std::time::Duration,
 }
 
 /// `render`: saved trace messages to render offline.

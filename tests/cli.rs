@@ -71,6 +71,7 @@ fn check_is_a_command_before_or_after_global_options() {
                     parallel: 4,
                     junit: None,
                     html: None,
+                    snapshot: None,
                 }
             ),
             other => panic!("expected check, got {other:?}"),

@@ -1,7 +1,10 @@
 //! `nats-trace check SUITE`: runs every case of a suite (several at once with `--parallel`),
 //! judges each trace against its expectations, prints a line per case and a summary (or the
 //! results as JSON), writes JUnit XML with `--junit`, and picks the exit code: 2 when a case
-//! could not run, else 3 when a trace was incomplete, else 1 when an expectation failed.
+//! could not run, else 3 when a trace was incomplete, else 1 when an expectation failed. With
+//! `--snapshot FILE` each route is compared with its stored one ([`crate::ci::snapshot`]): a
+//! changed route fails its case and prints a diff; `--update-snapshots` writes them.
+//! [`trace_case`] (trace and judge one case) is shared with `probe`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,12 +15,14 @@ use serde::Serialize;
 
 use crate::ci::expect;
 use crate::ci::junit::{self, CaseResult, CaseStatus};
+use crate::ci::snapshot::{Comparison, SnapshotSettings, Snapshots};
 use crate::ci::suite::{Case, Suite};
 use crate::connect::options::{ConnectionOptions, ContextChoice};
 use crate::error::{Error, Outcome};
 use crate::render::{Format, RenderOptions, Renderer, TraceReport, TreeRenderer};
 use crate::trace::collect::Probe;
 use crate::trace::live::{LiveTrace, trace_live};
+use crate::trace::route::Fingerprint;
 use crate::verbose::Verbose;
 
 /// The version of the `check --format json` document.
@@ -33,6 +38,8 @@ pub struct CheckSettings {
     pub junit: Option<PathBuf>,
     /// Where to write the HTML report (`--html`), if anywhere.
     pub html: Option<PathBuf>,
+    /// `--snapshot FILE`: compare each route with its stored one (or write them).
+    pub snapshot: Option<SnapshotSettings>,
 }
 
 /// Counts of case outcomes.
@@ -97,10 +104,19 @@ pub(crate) async fn run_check(
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let suite = Suite::load(&check.suite).map_err(Error::Usage)?;
+    let stored = load_snapshots(check.snapshot.as_ref())?;
     let human = format != Format::Json;
     let started = Instant::now();
-    let html = check.html.is_some();
-    let results = run_cases(connection, &suite, check.parallel, log, human, html, out).await?;
+    let runs = RunCases {
+        connection,
+        suite: &suite,
+        parallel: check.parallel,
+        snapshots: stored.as_ref(),
+        log,
+        human,
+        html: check.html.is_some(),
+    };
+    let (results, prints) = runs.run(out).await?;
     let summary = Summary::of(&results);
     if human {
         write_summary(&summary, started.elapsed(), out)?;
@@ -111,35 +127,171 @@ pub(crate) async fn run_check(
     if let Some(path) = &check.junit {
         write_junit(path, &check.suite, &results)?;
     }
+    if let Some(settings) = check.snapshot.as_ref().filter(|s| s.update) {
+        update_snapshots(settings, &suite, prints, human, out)?;
+    }
     if let Some(path) = &check.html {
         crate::ci::html::write_report(path, &check.suite, &summary_line(&summary), &results)?;
     }
     summary.outcome()
 }
 
-/// Runs the cases, `parallel` at once, printing each case's line as it ends when `human`;
-/// the results are in suite order.
-async fn run_cases(
-    connection: &ConnectionOptions,
-    suite: &Suite,
-    parallel: usize,
-    log: &Verbose,
-    human: bool,
-    html: bool,
-    out: &mut dyn Write,
-) -> Result<Vec<CaseResult>, Error> {
-    let mut results = Vec::with_capacity(suite.cases.len());
-    let mut running = futures_util::stream::iter(suite.cases.iter().enumerate())
-        .map(|(i, case)| run_case(connection, case, log, html.then_some(i)))
-        .buffered(parallel.max(1));
-    while let Some(result) = running.next().await {
-        if human {
-            writeln!(out, "{}", case_line(&result))?;
-            out.flush()?;
-        }
-        results.push(result);
+/// The stored routes when comparing with `--snapshot` (not when updating them).
+fn load_snapshots(settings: Option<&SnapshotSettings>) -> Result<Option<Snapshots>, Error> {
+    match settings {
+        Some(s) if !s.update => Snapshots::load(&s.path).map(Some).map_err(Error::Usage),
+        _ => Ok(None),
     }
-    Ok(results)
+}
+
+/// `--update-snapshots`: writes the routes seen; a case without a route this time keeps
+/// its stored one, and cases no longer in the suite are dropped.
+fn update_snapshots(
+    settings: &SnapshotSettings,
+    suite: &Suite,
+    prints: Vec<(String, Fingerprint)>,
+    human: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut snapshots = match Snapshots::load(&settings.path) {
+        Ok(old) if old.level == settings.level => old,
+        _ => Snapshots::new(settings.level),
+    };
+    snapshots
+        .cases
+        .retain(|name, _| suite.cases.iter().any(|c| &c.name == name));
+    let written = prints.len();
+    snapshots.cases.extend(prints);
+    snapshots
+        .save(&settings.path)
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    if human {
+        writeln!(
+            out,
+            "wrote {written} route snapshot(s) ({} level) to {}",
+            settings.level.name(),
+            settings.path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// What running the cases needs.
+struct RunCases<'a> {
+    connection: &'a ConnectionOptions,
+    suite: &'a Suite,
+    parallel: usize,
+    /// Stored routes to compare with.
+    snapshots: Option<&'a Snapshots>,
+    log: &'a Verbose,
+    /// Print each case's line (and a changed route's diff) as it ends.
+    human: bool,
+    /// Keep each case's route section for `--html`.
+    html: bool,
+}
+
+/// One case's run: its result, its route's fingerprint (when it has a complete route) and
+/// the diff from its snapshot (when the route changed).
+struct CaseRun {
+    result: CaseResult,
+    print: Option<Fingerprint>,
+    diff: Vec<String>,
+}
+
+impl RunCases<'_> {
+    /// Runs the cases, `parallel` at once; the results and the fingerprints are in suite
+    /// order.
+    async fn run(
+        &self,
+        out: &mut dyn Write,
+    ) -> Result<(Vec<CaseResult>, Vec<(String, Fingerprint)>), Error> {
+        let level = self.snapshots.map(|s| s.level).unwrap_or_default();
+        let mut results = Vec::with_capacity(self.suite.cases.len());
+        let mut prints = Vec::new();
+        let mut running = futures_util::stream::iter(self.suite.cases.iter())
+            .enumerate()
+            .map(|(index, case)| self.run_case(index, case, level))
+            .buffered(self.parallel.max(1));
+        while let Some(run) = running.next().await {
+            if self.human {
+                writeln!(out, "{}", case_line(&run.result))?;
+                for line in &run.diff {
+                    writeln!(out, "    {}", crate::text::sanitize(line))?;
+                }
+                out.flush()?;
+            }
+            if let Some(print) = run.print {
+                prints.push((run.result.name.clone(), print));
+            }
+            results.push(run.result);
+        }
+        Ok((results, prints))
+    }
+
+    /// Traces and judges one case, and compares its route with its snapshot.
+    async fn run_case(
+        &self,
+        index: usize,
+        case: &Case,
+        level: crate::trace::route::SnapshotLevel,
+    ) -> CaseRun {
+        let traced = trace_case(self.connection, case, self.log).await;
+        let print = traced
+            .report
+            .as_ref()
+            .filter(|r| r.complete)
+            .map(|r| Fingerprint::of_report(r, level));
+        let mut status = traced.status;
+        let mut diff = Vec::new();
+        if let (Some(stored), Some(seen)) = (self.snapshots, &print) {
+            diff = judge_route(stored, &case.name, seen, &mut status);
+        }
+        CaseRun {
+            result: CaseResult {
+                name: case.name.clone(),
+                subject: case.subject.clone(),
+                status,
+                elapsed: traced.elapsed,
+                tree: traced.report.as_ref().map(plain_tree).unwrap_or_default(),
+                route_html: self.html_route(index, traced.report.as_ref()),
+            },
+            print,
+            diff,
+        }
+    }
+}
+
+impl RunCases<'_> {
+    /// The case's route section for `--html`, when asked for and the case traced.
+    fn html_route(&self, index: usize, report: Option<&TraceReport>) -> Option<String> {
+        report
+            .filter(|_| self.html)
+            .map(|r| crate::ci::html::route(r, index))
+    }
+}
+
+/// Compares a case's route with its snapshot: a changed or unknown route fails the case
+/// (an incomplete or failed-to-run case keeps its status); the diff when it changed.
+fn judge_route(
+    stored: &Snapshots,
+    name: &str,
+    seen: &Fingerprint,
+    status: &mut CaseStatus,
+) -> Vec<String> {
+    let (failure, diff) = match stored.compare(name, seen) {
+        Comparison::Same => return Vec::new(),
+        Comparison::Unknown => (
+            "no route snapshot for this case (run with --update-snapshots)".to_string(),
+            Vec::new(),
+        ),
+        Comparison::Changed(diff) => ("the route changed from its snapshot".to_string(), diff),
+    };
+    match status {
+        CaseStatus::Pass => *status = CaseStatus::Fail(vec![failure]),
+        CaseStatus::Fail(failures) => failures.push(failure),
+        CaseStatus::Incomplete(_) | CaseStatus::Error(_) => {}
+    }
+    diff
 }
 
 /// The summary's counts in words.
@@ -245,13 +397,23 @@ fn case_probe(case: &Case, timeout: Duration) -> Probe {
     }
 }
 
-/// Runs one case; with `html` (its index), also its route section for `--html`.
-async fn run_case(
+/// One case traced and judged: what `check` prints and `probe` measures.
+pub(crate) struct CaseTrace {
+    pub status: CaseStatus,
+    /// The route, when the case could trace (also when publishing was refused).
+    pub report: Option<TraceReport>,
+    /// Why the case did not pass, as a metric label: `connect`, `publish_denied`,
+    /// `incomplete`, `expectations`, `error`; `None` when it passed.
+    pub reason: Option<&'static str>,
+    pub elapsed: Duration,
+}
+
+/// Traces one case through [`trace_live`] and judges it.
+pub(crate) async fn trace_case(
     connection: &ConnectionOptions,
     case: &Case,
     log: &Verbose,
-    html: Option<usize>,
-) -> CaseResult {
+) -> CaseTrace {
     let started = Instant::now();
     let connection = case_connection(connection, case);
     let probe = case_probe(case, connection.timeout);
@@ -259,21 +421,38 @@ async fn run_case(
         "case {:?}: tracing {}",
         case.name, case.subject
     ));
-    let (status, tree, route_html) = match trace_live(&connection, &probe, log).await {
-        Err(error) => (CaseStatus::Error(error.to_string()), String::new(), None),
-        Ok(live) => (
-            judge(case, &live),
-            plain_tree(&live.report),
-            html.map(|i| crate::ci::html::route(&live.report, i)),
-        ),
+    let (status, report, reason) = match trace_live(&connection, &probe, log).await {
+        Err(error) => {
+            let reason = match error {
+                Error::Connect(_) => "connect",
+                Error::Permission(_) => "publish_denied",
+                Error::NothingArrived(_) => "timeout",
+                _ => "error",
+            };
+            (CaseStatus::Error(error.to_string()), None, Some(reason))
+        }
+        Ok(live) => {
+            let status = judge(case, &live);
+            let reason = reason_of(&status, &live);
+            (status, Some(live.report), reason)
+        }
     };
-    CaseResult {
-        name: case.name.clone(),
-        subject: case.subject.clone(),
+    CaseTrace {
         status,
+        report,
+        reason,
         elapsed: started.elapsed().max(Duration::from_nanos(1)),
-        tree,
-        route_html,
+    }
+}
+
+/// The metric label of a judged case's status.
+fn reason_of(status: &CaseStatus, live: &LiveTrace) -> Option<&'static str> {
+    match status {
+        CaseStatus::Pass => None,
+        CaseStatus::Fail(_) => Some("expectations"),
+        CaseStatus::Incomplete(_) => Some("incomplete"),
+        CaseStatus::Error(_) if live.publish_denied.is_some() => Some("publish_denied"),
+        CaseStatus::Error(_) => Some("error"),
     }
 }
 
@@ -298,7 +477,7 @@ fn judge(case: &Case, live: &LiveTrace) -> CaseStatus {
 }
 
 /// The tree of a report, without colors, for JUnit's system-out and JSON results.
-fn plain_tree(report: &TraceReport) -> String {
+pub(crate) fn plain_tree(report: &TraceReport) -> String {
     let mut out = Vec::new();
     match TreeRenderer::new(RenderOptions::default()).render(report, &mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),

@@ -46,6 +46,8 @@ struct RawCase {
     server: Option<String>,
     context: Option<String>,
     timeout: Option<String>,
+    /// `probe`: how often this case runs (default: `probe --interval`).
+    interval: Option<String>,
     #[serde(default)]
     expect: Vec<String>,
 }
@@ -63,6 +65,8 @@ pub(crate) struct Case {
     /// Context to publish from (case, else suite default, else the command line).
     pub context: Option<String>,
     pub timeout: Option<Duration>,
+    /// `probe`: how often this case runs, when it overrides `--interval`.
+    pub interval: Option<Duration>,
     pub expectations: Vec<Expectation>,
 }
 
@@ -120,6 +124,12 @@ impl Suite {
                     .map(duration::parse)
                     .transpose()
                     .map_err(|e| format!("{at}: {e}"))?;
+                let interval = c
+                    .interval
+                    .as_deref()
+                    .map(duration::parse)
+                    .transpose()
+                    .map_err(|e| format!("{at}: interval: {e}"))?;
                 let expectations = c
                     .expect
                     .iter()
@@ -143,6 +153,7 @@ impl Suite {
                     headers: c.headers.into_iter().collect(),
                     deliver: c.deliver,
                     timeout,
+                    interval,
                     expectations,
                 })
             })

@@ -89,6 +89,9 @@ pub enum Command {
     /// Trace real traffic: listen on trace destinations and print the route of every traced
     /// message (W3C traceparent sampling or ad-hoc Nats-Trace-Dest) as it completes.
     Listen(ListenArgs),
+    /// Run a check suite continuously and serve Prometheus metrics of its routes
+    /// (/metrics, /probe?case=NAME, /healthz, /); see docs/probe.md.
+    Probe(ProbeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `nats-trace man | man -l -`.
@@ -243,6 +246,16 @@ pub struct TraceArgs {
     /// `no-errors` (repeatable); exit 1 when one fails.
     #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
     pub expect: Vec<Expectation>,
+
+    /// Trace N times (mtr-style) and print per server and per link the arrivals, loss % and
+    /// latency min/avg/p50/p99/max, and the route shapes seen with their counts (see
+    /// docs/probe.md); `--format json` gives the same statistics.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub count: u32,
+
+    /// With --count: the pause between two traces.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count")]
+    pub interval: Duration,
 }
 
 /// What to render offline.
@@ -277,6 +290,77 @@ pub struct CheckArgs {
     /// its verdict, its failures and its route (see docs/html.md).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Compare each case's route with its snapshot in FILE (JSON); a changed route fails
+    /// its case (exit 1) and prints a diff. See docs/probe.md.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// With --snapshot: write the routes seen to FILE instead of comparing.
+    #[arg(long, requires = "snapshot")]
+    pub update_snapshots: bool,
+
+    /// How much of a route a snapshot keeps: `cluster` (which server of a cluster is
+    /// reached does not matter) or `server` (every server by name). Comparing uses the
+    /// file's own level.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SnapshotLevelArg::Cluster)]
+    pub snapshot_level: SnapshotLevelArg,
+}
+
+/// `probe`: the suite to run continuously and where to serve its metrics (docs/probe.md).
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    /// The suite file (`.toml` or `.json`), as for `check`; a case may set its own
+    /// `interval`.
+    #[arg(value_name = "SUITE")]
+    pub suite: PathBuf,
+
+    /// Where to serve /metrics, /probe?case=NAME, /healthz and / (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = crate::probe::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+
+    /// How often each case runs (after its last probe ended).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub interval: Duration,
+
+    /// How many cases run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+
+    /// The one line per probe on stderr: text, or JSON lines.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+
+    /// Count route changes against the routes in this snapshot file (`check
+    /// --update-snapshots` writes it); without it, against the first route seen.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Without --snapshot: how much of a route counts (`cluster` or `server`).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = SnapshotLevelArg::Cluster)]
+    pub snapshot_level: SnapshotLevelArg,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// `--snapshot-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotLevelArg {
+    Cluster,
+    Server,
+}
+
+impl From<SnapshotLevelArg> for crate::trace::route::SnapshotLevel {
+    fn from(arg: SnapshotLevelArg) -> crate::trace::route::SnapshotLevel {
+        match arg {
+            SnapshotLevelArg::Cluster => crate::trace::route::SnapshotLevel::Cluster,
+            SnapshotLevelArg::Server => crate::trace::route::SnapshotLevel::Server,
+        }
+    }
 }
 
 /// How to print; shared by every command that renders a trace.
@@ -625,6 +709,13 @@ impl Command {
                 parallel: usize::from(check.parallel),
                 junit: check.junit,
                 html: check.html,
+                snapshot: check
+                    .snapshot
+                    .map(|path| crate::ci::snapshot::SnapshotSettings {
+                        path,
+                        update: check.update_snapshots,
+                        level: check.snapshot_level.into(),
+                    }),
             }),
             Command::Render(render) => Run::Render(RenderSettings {
                 files: render.files,
@@ -635,6 +726,18 @@ impl Command {
                 traffic: demo.traffic,
             }),
             Command::Listen(listen) => Run::Listen(listen.into_settings()),
+            Command::Probe(probe) => Run::Probe(crate::settings::ProbeSettings {
+                suite: probe.suite,
+                listen: probe.listen,
+                interval: probe.interval,
+                parallel: usize::from(probe.parallel),
+                log_format: match probe.log_format {
+                    LogFormatArg::Text => crate::settings::LogFormat::Text,
+                    LogFormatArg::Json => crate::settings::LogFormat::Json,
+                },
+                snapshot: probe.snapshot,
+                snapshot_level: probe.snapshot_level.into(),
+            }),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
         }
@@ -661,6 +764,8 @@ impl TraceArgs {
             raw: self.raw,
             save: self.save,
             expect: self.expect,
+            count: self.count,
+            interval: self.interval,
         }
     }
 }

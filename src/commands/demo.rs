@@ -67,6 +67,8 @@ async fn trace_demo(
         raw: false,
         save: None,
         expect: Vec::new(),
+        count: 1,
+        interval: Duration::ZERO,
     };
     run_trace(&connection, &trace, output, log, out).await
 }

@@ -4,8 +4,10 @@
 
 mod demo;
 mod listen;
+mod probe;
 mod render;
 mod trace;
+mod trace_count;
 
 use std::io::{IsTerminal, Write};
 
@@ -41,6 +43,7 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
         Command::Listen(listen) => {
             runtime.block_on(listen::run_listen(connection, listen, output, &log, out))
         }
+        Command::Probe(probe) => runtime.block_on(probe::run(connection, probe, &log, out)),
         Command::Completions(shell) => {
             crate::cli::shell::completions(*shell, out)?;
             Ok(Outcome::Complete)

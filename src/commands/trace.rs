@@ -24,6 +24,9 @@ pub(crate) async fn run_trace(
     if let Some(context) = &trace.probe.context {
         warn_trace_context(context);
     }
+    if trace.count > 1 {
+        return super::trace_count::run_count(connection, trace, output, log, out).await;
+    }
     let live = match trace_live(connection, &trace.probe, log).await {
         Err(Error::NothingArrived(within)) if trace.probe.context.is_some() => {
             return nothing_traced(trace, &within);

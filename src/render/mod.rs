@@ -13,6 +13,7 @@ pub(crate) mod html;
 mod json;
 mod mermaid;
 mod otlp;
+pub(crate) mod stats;
 mod style;
 mod tree;
 

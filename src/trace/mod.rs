@@ -4,7 +4,8 @@
 //! route tree by their hops ([`hop`]); [`analysis`] decides what the route means; [`report`]
 //! hands all of it to the renderers and the checks; [`spans`] turns it into OpenTelemetry spans. [`capture`] saves trace messages
 //! (`--save`) and reads them back (`render`). [`redact`] masks sensitive application headers
-//! (`listen`).
+//! (`listen`). [`route`] flattens a report's route and fingerprints it (snapshots, `probe`);
+//! [`stats`] accumulates routes over many traces (`trace --count`).
 
 pub mod analysis;
 pub mod capture;
@@ -15,6 +16,8 @@ pub mod hop;
 pub mod live;
 pub mod redact;
 pub mod report;
+pub mod route;
 pub mod spans;
+pub mod stats;
 pub mod stitch;
 pub mod traceparent;
