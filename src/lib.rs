@@ -17,6 +17,7 @@ mod duration;
 mod env;
 pub mod error;
 pub mod listen;
+pub mod network;
 pub mod render;
 pub mod settings;
 mod subject;

@@ -14,6 +14,7 @@ use crate::trace::collect::Probe;
 pub use crate::ci::check::CheckSettings;
 pub use crate::connect::options::{ConnectionOptions, ContextChoice, DEFAULT_TIMEOUT};
 pub use crate::listen::{Bounds as ListenBounds, Filters as ListenFilters, ListenSettings};
+pub use crate::network::{Access, TopologySettings};
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ pub enum Command {
     Listen(ListenSettings),
     Completions(Shell),
     Man,
+    Topology(TopologySettings),
 }
 
 /// `trace`: the message to trace and what to do with its trace messages besides printing.
@@ -48,6 +50,8 @@ pub struct TraceSettings {
     pub save: Option<PathBuf>,
     /// Routing expectations that must hold.
     pub expect: Vec<Expectation>,
+    /// `--explain`: explain the findings through these monitoring endpoints.
+    pub explain: Option<Access>,
 }
 
 /// `render`: saved trace messages to render offline.

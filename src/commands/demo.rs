@@ -67,6 +67,7 @@ async fn trace_demo(
         raw: false,
         save: None,
         expect: Vec::new(),
+        explain: None,
     };
     run_trace(&connection, &trace, output, log, out).await
 }

@@ -5,6 +5,7 @@
 mod demo;
 mod listen;
 mod render;
+mod topology;
 mod trace;
 
 use std::io::{IsTerminal, Write};
@@ -49,6 +50,9 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
             crate::cli::shell::man_page(out)?;
             Ok(Outcome::Complete)
         }
+        Command::Topology(topology) => runtime.block_on(topology::run_topology(
+            connection, topology, output, &log, out,
+        )),
     }
 }
 
