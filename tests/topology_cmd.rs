@@ -64,13 +64,25 @@ fn names(doc: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Runs `args` until the network has all six servers (the system account's interest
+/// reaches the leafnodes shortly after they connect), bounded.
+fn discover_all(args: &[&str]) -> common::Run {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let run = nats_trace(args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if names(&json_of(&run.stdout)).len() == 6 || std::time::Instant::now() > deadline {
+            return run;
+        }
+    }
+}
+
 #[test]
 fn system_account_and_monitoring_urls_discover_the_same_network() {
     let topology = demo_with_system();
     let context = system_context(&topology, "e1");
     let ctx = context.path().to_str().expect("path");
-    let sys = nats_trace(&["topology", "--json", "--system-context", ctx]);
-    assert_eq!(sys.code, 0, "{}", sys.stderr);
+    let sys = discover_all(&["topology", "--json", "--system-context", ctx]);
     let http = nats_trace(&["topology", "--json", "--monitor", &monitor_urls(&topology)]);
     assert_eq!(http.code, 0, "{}", http.stderr);
     let (sys, http) = (json_of(&sys.stdout), json_of(&http.stdout));
@@ -143,6 +155,52 @@ fn the_path_of_a_trace_is_drawn_on_the_network_in_every_format() {
         assert_eq!(drawn.code, 0, "{format}: {}", drawn.stderr);
         assert!(drawn.stdout.contains("leaf2"), "{format}: {}", drawn.stdout);
     }
+    check_pictures(&base);
+}
+
+/// DOT (accepted by `dot` when installed) and Mermaid, with the path thick and the rest grey.
+fn check_pictures(base: &[&str]) {
+    let dot = nats_trace(&[base, &["--format", "dot"]].concat());
+    assert!(
+        dot.stdout.starts_with("graph nats_network {"),
+        "{}",
+        dot.stdout
+    );
+    assert!(dot.stdout.contains("subgraph cluster_"), "{}", dot.stdout);
+    assert!(
+        dot.stdout.contains("penwidth=3"),
+        "path links are thick: {}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout.contains("#bdbdbd"),
+        "other links are grey: {}",
+        dot.stdout
+    );
+    if let Ok(mut child) = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(dot.stdout.as_bytes()).expect("write");
+        drop(stdin);
+        assert!(child.wait().expect("dot").success(), "dot accepts it");
+    }
+    let mermaid = nats_trace(&[base, &["--format", "mermaid"]].concat());
+    assert!(
+        mermaid.stdout.starts_with("flowchart LR"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid.stdout.contains("class s"), "{}", mermaid.stdout);
+    assert!(
+        mermaid.stdout.contains("stroke-width:4px"),
+        "{}",
+        mermaid.stdout
+    );
 }
 
 #[test]

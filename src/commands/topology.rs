@@ -86,6 +86,8 @@ async fn trace_to_draw(
 fn draw(view: &View<'_>, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
         Format::Json => network::render::write_json(view, out),
+        Format::Dot => network::picture::write_dot(view, out),
+        Format::Mermaid => network::picture::write_mermaid(view, out),
         _ => network::render::write_tree(view, out),
     }
 }

@@ -4,11 +4,13 @@
 //! is built from the monitoring endpoints' JSON ([`Network::from_replies`]), whichever way it
 //! was fetched: over NATS with system-account credentials ([`sys`]) or from the monitoring
 //! ports over HTTP ([`http`]); both hand [`monitor::Reply`]s to the same parser, so both yield
-//! the same network. [`path`] places a trace on it; [`render`] draws it.
+//! the same network. [`path`] places a trace on it; [`render`] draws it as a tree or JSON,
+//! [`picture`] as DOT or Mermaid.
 
 mod http;
 pub mod monitor;
 pub mod path;
+pub mod picture;
 pub mod render;
 mod sys;
 
@@ -290,7 +292,7 @@ fn gateways_of(server: &mut Server, data: &Value, ids: &BTreeMap<String, String>
             .and_then(|c| text(c, "name"))
             .map(|id| name_of(&id, ids))
             .unwrap_or_default();
-        let accounts = list(gateway, "accounts")
+        let mut accounts: Vec<GatewayAccount> = list(gateway, "accounts")
             .map(|a| GatewayAccount {
                 name: text(a, "name").unwrap_or_default(),
                 interest_mode: text(a, "interest_mode").unwrap_or_default(),
@@ -300,12 +302,14 @@ fn gateways_of(server: &mut Server, data: &Value, ids: &BTreeMap<String, String>
                     .unwrap_or(0),
             })
             .collect();
+        accounts.sort_by(|x, y| x.name.cmp(&y.name));
         server.gateways.push(Gateway {
             cluster: cluster.clone(),
             server: remote,
             accounts,
         });
     }
+    server.gateways.sort_by(|x, y| x.cluster.cmp(&y.cluster));
 }
 
 /// LEAFZ: the leafnode connections, with their accounts.
@@ -317,6 +321,9 @@ fn leafnodes_of(server: &mut Server, data: &Value, _ids: &BTreeMap<String, Strin
             spoke: l.get("is_spoke").and_then(Value::as_bool).unwrap_or(false),
         })
         .collect();
+    server
+        .leafnodes
+        .sort_by(|x, y| (&x.server, &x.account).cmp(&(&y.server, &y.account)));
 }
 
 /// The name of the server with id `id`, or the id when it did not answer.

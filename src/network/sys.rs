@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::verbose::Verbose;
 
 /// The shortest quiet period; a slow network waits twice the first reply's latency.
-const MIN_QUIET: Duration = Duration::from_millis(15);
+const MIN_QUIET: Duration = Duration::from_millis(30);
 
 /// The longest quiet period.
 const MAX_QUIET: Duration = Duration::from_millis(500);
