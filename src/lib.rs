@@ -16,6 +16,7 @@ pub mod connect;
 mod duration;
 mod env;
 pub mod error;
+pub mod explain;
 pub mod listen;
 pub mod network;
 pub mod render;

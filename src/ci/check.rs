@@ -238,16 +238,49 @@ async fn run_case(connection: &ConnectionOptions, case: &Case, log: &Verbose) ->
         "case {:?}: tracing {}",
         case.name, case.subject
     ));
-    let (status, tree) = match trace_live(&connection, &probe, log).await {
-        Err(error) => (CaseStatus::Error(error.to_string()), String::new()),
-        Ok(live) => (judge(case, &live), plain_tree(&live.report)),
+    let (mut status, mut tree, report) = match trace_live(&connection, &probe, log).await {
+        Err(error) => (CaseStatus::Error(error.to_string()), String::new(), None),
+        Ok(live) => (
+            judge(case, &live),
+            plain_tree(&live.report),
+            Some(live.report),
+        ),
     };
+    if let Some(report) = report.filter(|_| case.explain)
+        && !matches!(status, CaseStatus::Pass | CaseStatus::Error(_))
+    {
+        explain_case(&connection, &report, &mut status, &mut tree, log).await;
+    }
     CaseResult {
         name: case.name.clone(),
         subject: case.subject.clone(),
         status,
         elapsed: started.elapsed().max(Duration::from_nanos(1)),
         tree,
+    }
+}
+
+/// `explain = true`: the explanations of a case that did not pass, after its tree and in
+/// its line, asked through the case's own connection.
+async fn explain_case(
+    connection: &ConnectionOptions,
+    report: &TraceReport,
+    status: &mut CaseStatus,
+    tree: &mut String,
+    log: &Verbose,
+) {
+    let access = crate::network::Access::default();
+    let explanations = crate::explain::explain_report(connection, &access, report, log).await;
+    let lines = explanations.case_lines();
+    for line in &lines {
+        tree.push_str(&format!("explanation: {line}\n"));
+    }
+    match status {
+        CaseStatus::Fail(failures) => failures.extend(lines),
+        CaseStatus::Incomplete(why) if !lines.is_empty() => {
+            why.push_str(&format!("; {}", lines.join("; ")));
+        }
+        _ => {}
     }
 }
 

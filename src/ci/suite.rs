@@ -48,6 +48,9 @@ struct RawCase {
     timeout: Option<String>,
     #[serde(default)]
     expect: Vec<String>,
+    /// Explain the findings (`trace --explain`).
+    #[serde(default)]
+    explain: bool,
 }
 
 /// One case of a suite, validated.
@@ -64,6 +67,8 @@ pub(crate) struct Case {
     pub context: Option<String>,
     pub timeout: Option<Duration>,
     pub expectations: Vec<Expectation>,
+    /// Explain the findings through the case's own connection (docs/explain.md).
+    pub explain: bool,
 }
 
 /// A parsed suite.
@@ -144,6 +149,7 @@ impl Suite {
                     deliver: c.deliver,
                     timeout,
                     expectations,
+                    explain: c.explain,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

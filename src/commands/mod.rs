@@ -3,6 +3,7 @@
 //! plus the printing steps they share (the route in the chosen format, failed expectations).
 
 mod demo;
+mod explain;
 mod listen;
 mod render;
 mod topology;

@@ -372,15 +372,24 @@ pub async fn open(
     }
 }
 
-/// Discovers the network: VARZ first (which servers there are), then ROUTEZ, GATEWAYZ (with
-/// the accounts' interest modes when `accounts`) and LEAFZ at once.
-pub async fn discover(monitor: &mut Monitor, accounts: bool) -> Network {
-    use monitor::{Endpoint, Opt, Request};
-    let varz = monitor.ask(&Request::new(Endpoint::Varz)).await;
+/// Asks every server's VARZ, which tells the monitor how many servers there are (and, over
+/// NATS, whether the client is in the system account).
+pub async fn ask_varz(monitor: &mut Monitor) -> Vec<Reply> {
+    let varz = monitor
+        .ask(&monitor::Request::new(monitor::Endpoint::Varz))
+        .await;
     match monitor {
         Monitor::Sys(sys) => sys.learn(&varz),
         Monitor::Http(http) => http.learn(&varz),
     }
+    varz
+}
+
+/// Discovers the network: VARZ first (which servers there are), then ROUTEZ, GATEWAYZ (with
+/// the accounts' interest modes when `accounts`) and LEAFZ at once.
+pub async fn discover(monitor: &mut Monitor, accounts: bool) -> Network {
+    use monitor::{Endpoint, Opt, Request};
+    let varz = ask_varz(monitor).await;
     let mut gatewayz = Request::new(Endpoint::Gatewayz);
     if accounts {
         gatewayz = gatewayz.flag(Opt::Accounts);
