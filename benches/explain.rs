@@ -32,7 +32,7 @@ fn report(label: &str, mut times: Vec<Duration>) {
     let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{label}: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms ({} runs)",
+        "explain {label}: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms ({} runs)",
         ms(at(0.5)),
         ms(at(0.9)),
         ms(times[0]),
@@ -132,7 +132,7 @@ fn main() {
         report(&format!("trace {label}"), plain);
         report(&format!("trace --explain {label}"), explained);
         println!(
-            "--explain adds {:.1} ms {label} (difference of medians)",
+            "explain: --explain adds {:.1} ms {label} (difference of medians)",
             added.as_secs_f64() * 1000.0
         );
     }

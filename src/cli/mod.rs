@@ -95,7 +95,7 @@ pub enum Command {
     Man,
     /// Discover the network (clusters, servers, routes, gateways, leafnodes) through the
     /// system account or the monitoring ports, and draw it; with --trace or --file, the
-    /// path a message took on it. See docs/topology.md.
+    /// path a message took on it. See docs/explain.md.
     Topology(TopologyArgs),
 }
 
