@@ -14,6 +14,7 @@ use crate::trace::collect::Probe;
 pub use crate::ci::check::CheckSettings;
 pub use crate::connect::options::{ConnectionOptions, ContextChoice, DEFAULT_TIMEOUT};
 pub use crate::listen::{Bounds as ListenBounds, Filters as ListenFilters, ListenSettings};
+pub use crate::network::{Access, TopologySettings};
 pub use crate::probe::{LogFormat, ProbeSettings};
 
 /// Everything one run needs.
@@ -37,6 +38,7 @@ pub enum Command {
     Probe(ProbeSettings),
     Completions(Shell),
     Man,
+    Topology(TopologySettings),
 }
 
 /// `trace`: the message to trace and what to do with its trace messages besides printing.
@@ -54,6 +56,8 @@ pub struct TraceSettings {
     pub count: u32,
     /// `--interval`: the pause between the traces of `--count`.
     pub interval: std::time::Duration,
+    /// `--explain`: explain the findings through these monitoring endpoints.
+    pub explain: Option<Access>,
 }
 
 /// `render`: saved trace messages to render offline.

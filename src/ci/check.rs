@@ -246,13 +246,20 @@ impl RunCases<'_> {
         if let (Some(stored), Some(seen)) = (self.snapshots, &print) {
             diff = judge_route(stored, &case.name, seen, &mut status);
         }
+        let mut tree = traced.report.as_ref().map(plain_tree).unwrap_or_default();
+        if let Some(report) = traced.report.as_ref().filter(|_| case.explain)
+            && !matches!(status, CaseStatus::Pass | CaseStatus::Error(_))
+        {
+            let connection = case_connection(self.connection, case);
+            explain_case(&connection, report, &mut status, &mut tree, self.log).await;
+        }
         CaseRun {
             result: CaseResult {
                 name: case.name.clone(),
                 subject: case.subject.clone(),
                 status,
                 elapsed: traced.elapsed,
-                tree: traced.report.as_ref().map(plain_tree).unwrap_or_default(),
+                tree,
                 route_html: self.html_route(index, traced.report.as_ref()),
             },
             print,
@@ -453,6 +460,30 @@ fn reason_of(status: &CaseStatus, live: &LiveTrace) -> Option<&'static str> {
         CaseStatus::Incomplete(_) => Some("incomplete"),
         CaseStatus::Error(_) if live.publish_denied.is_some() => Some("publish_denied"),
         CaseStatus::Error(_) => Some("error"),
+    }
+}
+
+/// `explain = true`: the explanations of a case that did not pass, after its tree and in
+/// its line, asked through the case's own connection.
+async fn explain_case(
+    connection: &ConnectionOptions,
+    report: &TraceReport,
+    status: &mut CaseStatus,
+    tree: &mut String,
+    log: &Verbose,
+) {
+    let access = crate::network::Access::default();
+    let explanations = crate::explain::explain_report(connection, &access, report, log).await;
+    let lines = explanations.case_lines();
+    for line in &lines {
+        tree.push_str(&format!("explanation: {line}\n"));
+    }
+    match status {
+        CaseStatus::Fail(failures) => failures.extend(lines),
+        CaseStatus::Incomplete(why) if !lines.is_empty() => {
+            why.push_str(&format!("; {}", lines.join("; ")));
+        }
+        _ => {}
     }
 }
 

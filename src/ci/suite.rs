@@ -50,6 +50,9 @@ struct RawCase {
     interval: Option<String>,
     #[serde(default)]
     expect: Vec<String>,
+    /// Explain the findings (`trace --explain`).
+    #[serde(default)]
+    explain: bool,
 }
 
 /// One case of a suite, validated.
@@ -68,6 +71,8 @@ pub(crate) struct Case {
     /// `probe`: how often this case runs, when it overrides `--interval`.
     pub interval: Option<Duration>,
     pub expectations: Vec<Expectation>,
+    /// Explain the findings through the case's own connection (docs/explain.md).
+    pub explain: bool,
 }
 
 /// A parsed suite.
@@ -155,6 +160,7 @@ impl Suite {
                     timeout,
                     interval,
                     expectations,
+                    explain: c.explain,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

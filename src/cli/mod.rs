@@ -96,6 +96,10 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `nats-trace man | man -l -`.
     Man,
+    /// Discover the network (clusters, servers, routes, gateways, leafnodes) through the
+    /// system account or the monitoring ports, and draw it; with --trace or --file, the
+    /// path a message took on it. See docs/explain.md.
+    Topology(TopologyArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -256,6 +260,83 @@ pub struct TraceArgs {
     /// With --count: the pause between two traces.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count")]
     pub interval: Duration,
+    /// After the route, explain each finding (no interest, missing server, account
+    /// boundary, JetStream) from the monitoring endpoints. See docs/explain.md.
+    #[arg(long)]
+    pub explain: bool,
+
+    #[command(flatten)]
+    pub system: SystemArgs,
+}
+
+/// How to reach the monitoring endpoints (`topology`, `trace --explain`).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Monitoring endpoints")]
+pub struct SystemArgs {
+    /// A monitoring URL (e.g. http://host:8222) to ask over HTTP instead of the system
+    /// account (repeatable, or comma separated).
+    #[arg(long = "monitor", value_name = "URL", value_delimiter = ',')]
+    pub monitor: Vec<String>,
+
+    /// A nats CLI context of a system-account user, for `$SYS` requests.
+    #[arg(long, value_name = "NAME", conflicts_with = "system_creds")]
+    pub system_context: Option<String>,
+
+    /// A system-account user's credentials file, for `$SYS` requests.
+    #[arg(long, value_name = "FILE")]
+    pub system_creds: Option<PathBuf>,
+}
+
+/// What `topology` discovers and draws.
+#[derive(Debug, Args, Clone)]
+pub struct TopologyArgs {
+    #[command(flatten)]
+    pub system: SystemArgs,
+
+    /// Show each gateway's per-account interest mode.
+    #[arg(long)]
+    pub accounts: bool,
+
+    /// Trace a message to SUBJECT (trace only) and draw its path on the network.
+    #[arg(long, value_name = "SUBJECT", conflicts_with = "file")]
+    pub trace: Option<String>,
+
+    /// Draw the path of a saved trace (`--save` file) on the network.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl SystemArgs {
+    fn into_access(self) -> crate::network::Access {
+        crate::network::Access {
+            monitor: self
+                .monitor
+                .into_iter()
+                .filter(|u| !u.trim().is_empty())
+                .collect(),
+            system_context: non_empty(self.system_context),
+            system_creds: non_empty_path(self.system_creds),
+        }
+    }
+}
+
+impl TopologyArgs {
+    fn into_settings(self, timeout: Duration) -> crate::network::TopologySettings {
+        crate::network::TopologySettings {
+            access: self.system.into_access(),
+            accounts: self.accounts,
+            trace: self.trace.map(|subject| Probe {
+                subject,
+                payload: String::new(),
+                headers: Vec::new(),
+                deliver: false,
+                compression: Compression::default(),
+                timeout,
+                context: None,
+            }),
+            file: self.file,
+        }
+    }
 }
 
 /// What to render offline.
@@ -740,6 +821,7 @@ impl Command {
             }),
             Command::Completions(args) => Run::Completions(args.shell.into()),
             Command::Man => Run::Man,
+            Command::Topology(topology) => Run::Topology(topology.into_settings(timeout)),
         }
     }
 }
@@ -766,6 +848,7 @@ impl TraceArgs {
             expect: self.expect,
             count: self.count,
             interval: self.interval,
+            explain: self.explain.then(|| self.system.into_access()),
         }
     }
 }

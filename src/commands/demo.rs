@@ -69,6 +69,7 @@ async fn trace_demo(
         expect: Vec::new(),
         count: 1,
         interval: Duration::ZERO,
+        explain: None,
     };
     run_trace(&connection, &trace, output, log, out).await
 }

@@ -3,9 +3,11 @@
 //! plus the printing steps they share (the route in the chosen format, failed expectations).
 
 mod demo;
+mod explain;
 mod listen;
 mod probe;
 mod render;
+mod topology;
 mod trace;
 mod trace_count;
 
@@ -52,6 +54,9 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
             crate::cli::shell::man_page(out)?;
             Ok(Outcome::Complete)
         }
+        Command::Topology(topology) => runtime.block_on(topology::run_topology(
+            connection, topology, output, &log, out,
+        )),
     }
 }
 

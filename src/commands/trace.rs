@@ -45,7 +45,13 @@ pub(crate) async fn run_trace(
             path.display()
         ));
     }
-    let outcome = render_report(&live.report, output, out)?;
+    let outcome = match &trace.explain {
+        Some(access) => {
+            super::explain::render_explained(connection, access, &live.report, output, log, out)
+                .await?
+        }
+        None => render_report(&live.report, output, out)?,
+    };
     if let Some(why) = live.publish_denied {
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));

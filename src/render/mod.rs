@@ -18,6 +18,7 @@ mod style;
 mod tree;
 
 pub(crate) use style::Palette;
+pub(crate) use style::{ERROR_COLOR, MISSING_COLOR, kind_style};
 
 /// The renderers' input, built by the trace pipeline.
 pub use crate::trace::report::TraceReport;

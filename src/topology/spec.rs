@@ -18,6 +18,8 @@ pub struct LeafRemote {
     pub hub: String,
     /// Extra settings inside the `remotes` entry, e.g. `account: "A"`.
     pub extra: String,
+    /// `user:password@` before the host in the remote's URL (empty: none).
+    pub userinfo: String,
 }
 
 /// One server of a topology.
@@ -67,6 +69,19 @@ impl ServerSpec {
         self.leaf_remotes.push(LeafRemote {
             hub: hub.to_string(),
             extra: extra.to_string(),
+            userinfo: String::new(),
+        });
+        self
+    }
+
+    /// A leafnode connection to `hub` that links the system accounts (as
+    /// [`SYSTEM_USER`], see [`TopologyBuilder::system_account`]), so that `$SYS` requests
+    /// reach this server.
+    pub fn system_leaf_remote(mut self, hub: &str) -> ServerSpec {
+        self.leaf_remotes.push(LeafRemote {
+            hub: hub.to_string(),
+            extra: "account: SYS".to_string(),
+            userinfo: format!("{SYSTEM_USER}:{SYSTEM_PASSWORD}@"),
         });
         self
     }
@@ -95,7 +110,16 @@ impl ServerSpec {
 pub struct TopologyBuilder {
     pub(super) servers: Vec<ServerSpec>,
     common: String,
+    /// The body of every server's `accounts { … }` block with the system account and its
+    /// user, when [`TopologyBuilder::system_account`] was asked for.
+    system_accounts: Option<String>,
 }
+
+/// The user of the system account `SYS` that [`TopologyBuilder::system_account`] adds.
+pub const SYSTEM_USER: &str = "sys";
+
+/// The password of [`SYSTEM_USER`].
+pub const SYSTEM_PASSWORD: &str = "sys";
 
 impl TopologyBuilder {
     pub fn new() -> TopologyBuilder {
@@ -124,6 +148,15 @@ impl TopologyBuilder {
     pub fn common(mut self, config: &str) -> TopologyBuilder {
         self.common.push_str(config);
         self.common.push('\n');
+        self
+    }
+
+    /// Gives every server the accounts `accounts` (the body of an `accounts { … }` block)
+    /// plus the system account `SYS` with the user [`SYSTEM_USER`], for `$SYS` requests.
+    /// Written after [`TopologyBuilder::common`], so it replaces an `accounts` block there
+    /// (nats-server keeps the last).
+    pub fn system_account(mut self, accounts: &str) -> TopologyBuilder {
+        self.system_accounts = Some(accounts.to_string());
         self
     }
 
@@ -159,6 +192,12 @@ impl TopologyBuilder {
             c.push_str(&jetstream_block(spec, dir));
         }
         c.push_str(&self.common);
+        if let Some(accounts) = &self.system_accounts {
+            let _ = writeln!(
+                c,
+                "accounts {{\n  SYS: {{ users: [{{user: {SYSTEM_USER:?}, password: {SYSTEM_PASSWORD:?}}}] }}\n{accounts}\n}}\nsystem_account: SYS"
+            );
+        }
         c.push_str(&spec.extra);
         Ok(c)
     }
@@ -278,8 +317,8 @@ fn leafnodes_block(
                     )))
                 })?;
                 Ok(format!(
-                    "{{url: \"nats-leaf://127.0.0.1:{port}\"\n {}}}",
-                    r.extra
+                    "{{url: \"nats-leaf://{}127.0.0.1:{port}\"\n {}}}",
+                    r.userinfo, r.extra
                 ))
             })
             .collect::<Result<_, StartError>>()?;
