@@ -16,6 +16,7 @@ pub mod connect;
 mod duration;
 mod env;
 pub mod error;
+pub mod export;
 pub mod listen;
 pub mod render;
 pub mod settings;

@@ -68,7 +68,7 @@ async fn trace_demo(
         save: None,
         expect: Vec::new(),
     };
-    run_trace(&connection, &trace, output, log, out).await
+    run_trace(&connection, &trace, output, &Default::default(), log, out).await
 }
 
 /// `--keep`: waits for Ctrl-C or SIGTERM, publishing the `--traffic` meanwhile.
