@@ -59,7 +59,8 @@ struct Shared {
     failed: AtomicU64,
 }
 
-/// The batching exporter of `listen`.
+/// The batching exporter of `listen`. Queued spans are counted from [`BatchExporter::push`]
+/// until their batch was sent or failed, so the bound covers the batch in flight too.
 #[derive(Debug)]
 pub struct BatchExporter {
     sender: Option<Sender<Vec<Span>>>,
@@ -111,7 +112,7 @@ impl BatchExporter {
         let sent = queued + n <= self.limits.max_queued
             && self.sender.as_ref().is_some_and(|s| s.send(spans).is_ok());
         if !sent {
-            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            release(&self.shared.queued, n);
             self.shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
             if !self.warned_drop {
                 self.warned_drop = true;
@@ -133,7 +134,7 @@ impl BatchExporter {
     }
 
     /// Sends what is queued and stops the worker, waiting at most `within` (spans still
-    /// unsent then count as failed); the final counts.
+    /// queued or in flight then count as failed); the final counts.
     pub fn finish(&mut self, within: Duration) -> ExportCounts {
         self.sender = None;
         if self.done.recv_timeout(within).is_ok() {
@@ -172,7 +173,6 @@ impl Worker {
             };
             match self.receiver.recv_timeout(wait) {
                 Ok(spans) => {
-                    self.shared.queued.fetch_sub(spans.len(), Ordering::AcqRel);
                     if batch.is_empty() {
                         first_at = Instant::now();
                     }
@@ -196,7 +196,8 @@ impl Worker {
             return;
         }
         let spans = std::mem::take(batch);
-        let n = spans.len() as u64;
+        let count = spans.len();
+        let n = count as u64;
         let result = client.as_ref().map_err(Clone::clone).and_then(|client| {
             let body = encode::body(&self.settings.service_name, spans)?;
             client.send(&body)
@@ -214,5 +215,59 @@ impl Worker {
                 self.shared.failed.fetch_add(n, Ordering::Relaxed)
             }
         };
+        release(&self.shared.queued, count);
+    }
+}
+
+/// Takes `n` spans off the queued count (never below zero: [`BatchExporter::finish`] may
+/// have given up on them already).
+fn release(queued: &AtomicUsize, n: usize) {
+    let _ = queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+        Some(q.saturating_sub(n))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_warning(_: &str) {
+        WARNINGS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn one_span() -> Vec<Span> {
+        vec![Span::default()]
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_warns_once_without_waiting() {
+        // An endpoint that accepts the connection and never answers: the worker's first
+        // request hangs until the timeout, so the queue fills.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let settings = ExportSettings {
+            endpoint: format!("http://{}/v1/traces", silent.local_addr().unwrap()),
+            headers: Vec::new(),
+            service_name: "nats".into(),
+            timeout: Duration::from_secs(30),
+            certificate: None,
+        };
+        let limits = BatchLimits {
+            max_spans: 1,
+            max_delay: Duration::from_millis(10),
+            max_queued: 3,
+        };
+        let mut exporter = BatchExporter::start(&settings, limits, count_warning);
+        // push never waits: 20 pushes return while the worker is stuck.
+        for _ in 0..20 {
+            exporter.push(one_span());
+        }
+        let counts = exporter.finish(Duration::from_millis(50));
+        assert_eq!(counts.sent, 0);
+        assert_eq!(counts.dropped, 17, "three queued (one in flight), the rest dropped");
+        assert_eq!(counts.failed, 3, "given up at the end");
+        assert_eq!(WARNINGS.load(Ordering::Relaxed), 1, "one warning for the drops");
     }
 }
