@@ -124,6 +124,11 @@ impl BatchExporter {
         }
     }
 
+    /// Spans queued or in flight now.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
     /// The counts so far.
     pub fn counts(&self) -> ExportCounts {
         ExportCounts {
@@ -266,8 +271,15 @@ mod tests {
         }
         let counts = exporter.finish(Duration::from_millis(50));
         assert_eq!(counts.sent, 0);
-        assert_eq!(counts.dropped, 17, "three queued (one in flight), the rest dropped");
+        assert_eq!(
+            counts.dropped, 17,
+            "three queued (one in flight), the rest dropped"
+        );
         assert_eq!(counts.failed, 3, "given up at the end");
-        assert_eq!(WARNINGS.load(Ordering::Relaxed), 1, "one warning for the drops");
+        assert_eq!(
+            WARNINGS.load(Ordering::Relaxed),
+            1,
+            "one warning for the drops"
+        );
     }
 }

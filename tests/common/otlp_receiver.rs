@@ -36,6 +36,10 @@ pub(crate) type Reply = (u16, Option<u64>);
 struct State {
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// Counting mode (benchmarks): keep only the counts, not the requests.
+    counting: bool,
+    /// Spans in accepted requests, in either mode.
+    span_count: usize,
 }
 
 /// The running receiver; stopped when dropped.
@@ -52,6 +56,18 @@ impl OtlpReceiver {
         OtlpReceiver::scripted(&[])
     }
 
+    /// A receiver that answers 200 and keeps only the number of spans (memory stays flat).
+    pub(crate) fn counting() -> OtlpReceiver {
+        let receiver = OtlpReceiver::scripted(&[]);
+        receiver.state.lock().expect("state").counting = true;
+        receiver
+    }
+
+    /// Spans in the requests it answered with 200 (both modes).
+    pub(crate) fn span_count(&self) -> usize {
+        self.state.lock().expect("state").span_count
+    }
+
     /// A receiver whose first answers are `replies`, then 200.
     pub(crate) fn scripted(replies: &[Reply]) -> OtlpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -59,7 +75,7 @@ impl OtlpReceiver {
         let port = listener.local_addr().expect("address").port();
         let state = Arc::new(Mutex::new(State {
             script: replies.iter().copied().collect(),
-            received: Vec::new(),
+            ..State::default()
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = Arc::clone(&state);
@@ -184,13 +200,18 @@ async fn handle(
     let decoded = decode(&body, &content_encoding);
     let mut state = state.lock().expect("state");
     let (status, retry_after) = state.script.pop_front().unwrap_or((200, None));
-    state.received.push(Received {
-        content_type,
-        content_encoding,
-        headers,
-        request: decoded,
-        status,
-    });
+    if status == 200 {
+        state.span_count += decoded.as_ref().map_or(0, span_count);
+    }
+    if !state.counting {
+        state.received.push(Received {
+            content_type,
+            content_encoding,
+            headers,
+            request: decoded,
+            status,
+        });
+    }
     let mut response = Response::builder().status(status);
     if let Some(seconds) = retry_after {
         response = response.header("Retry-After", seconds.to_string());
@@ -199,6 +220,15 @@ async fn handle(
         .header("Content-Type", "application/x-protobuf")
         .body(Full::new(Bytes::new()))
         .expect("response"))
+}
+
+fn span_count(request: &ExportTraceServiceRequest) -> usize {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| r.scope_spans.iter())
+        .map(|s| s.spans.len())
+        .sum()
 }
 
 /// The body gunzipped (when so encoded) and decoded.
