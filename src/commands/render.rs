@@ -30,7 +30,6 @@ pub(crate) fn run_render(
     let complete = stitcher.is_complete();
     let mut report = TraceReport::from_graph(stitcher.finish());
     report.complete = complete;
-    report.derive_otel_trace_id();
     let export = otlp::start(otlp, &report, log);
     let outcome = render_report(&report, output, &otlp.span_headers, out);
     otlp::finish(export, log);

@@ -25,7 +25,7 @@ pub struct TraceReport {
     pub traceparent: Option<String>,
     /// What the route means, computed once from `graph` when first asked for.
     analysis: OnceLock<Analysis>,
-    /// The OpenTelemetry trace-id when the message carried no `traceparent`: chosen once.
+    /// The OpenTelemetry trace-id when the message carried no `traceparent`: derived once.
     otel_trace_id: OnceLock<[u8; 16]>,
 }
 
@@ -97,23 +97,15 @@ impl TraceReport {
     }
 
     /// The OpenTelemetry trace-id of this message's spans (`otel_trace_id` in JSON): its
-    /// `traceparent`'s trace-id, else one chosen once per report — random, or derived from
-    /// the capture after [`TraceReport::derive_otel_trace_id`].
+    /// `traceparent`'s trace-id, else a 128-bit hash of the trace itself (computed once), so
+    /// a live trace and its `--save` file rendered later name the same trace.
     pub fn otel_trace_id(&self) -> [u8; 16] {
         if let Some(context) = self.trace_context() {
             return context.trace_id;
         }
-        *self.otel_trace_id.get_or_init(|| {
-            TraceParent::new_sampled()
-                .map(|tp| tp.trace_id)
-                .unwrap_or_else(|_| derived_trace_id(&self.graph))
-        })
-    }
-
-    /// Makes the trace-id (when there is no `traceparent`) a hash of the origin's trace, so
-    /// that rendering the same saved capture twice gives the same `otel_trace_id`.
-    pub fn derive_otel_trace_id(&self) {
-        let _ = self.otel_trace_id.set(derived_trace_id(&self.graph));
+        *self
+            .otel_trace_id
+            .get_or_init(|| derived_trace_id(&self.graph))
     }
 
     /// [`TraceReport::otel_trace_id`] in lower-case hex.
@@ -125,8 +117,9 @@ impl TraceReport {
     }
 }
 
-/// A 128-bit FNV-1a hash of what identifies the origin's trace message (server id, ingress
-/// time, subject, connection id), never all zeros.
+/// A 128-bit FNV-1a hash of what identifies the trace (each server's name and id, and its
+/// ingress time, subject and connection id), never all zeros: distinct messages differ at
+/// least in their origin's ingress time.
 fn derived_trace_id(graph: &TraceGraph) -> [u8; 16] {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
