@@ -396,3 +396,87 @@ fn listen_format_otlp_writes_one_request_per_line() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, and an unrelated CA, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+        let dir = tempfile::tempdir().unwrap();
+        let make_ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            (cert.pem(), Issuer::new(params, key))
+        };
+        let (ca, issuer) = make_ca("otlp test CA");
+        let (other, _) = make_ca("some other CA");
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        for (name, pem) in [
+            ("ca.pem", ca),
+            ("other.pem", other),
+            ("cert.pem", cert.pem()),
+            ("key.pem", key.serialize_pem()),
+        ] {
+            std::fs::write(dir.path().join(name), pem).unwrap();
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn https_trusts_the_ca_of_the_certificate_variable_and_only_it() {
+    let pki = Pki::new();
+    let receiver = OtlpReceiver::tls(
+        std::path::Path::new(&pki.path("cert.pem")),
+        std::path::Path::new(&pki.path("key.pem")),
+    );
+    let url = receiver.url();
+    assert!(url.starts_with("https://"));
+    let args = ["render", CAPTURE, "--otlp-endpoint", &url];
+
+    let trusted = nats_trace_with_env(
+        &args,
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem"))],
+    );
+    assert_eq!(trusted.code, 0, "{trusted:?}");
+    assert_eq!(trusted.stderr, "");
+    assert_eq!(receiver.spans().len(), 6);
+
+    // The system's roots do not know the test CA; nor does another CA.
+    let system = nats_trace(&args);
+    let other = nats_trace_with_env(
+        &args,
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("other.pem"))],
+    );
+    let missing = nats_trace_with_env(
+        &args,
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")],
+    );
+    for run in [&system, &other, &missing] {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.stdout, trusted.stdout);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with(WARNING), "{}", run.stderr);
+    }
+    assert!(
+        missing.stderr.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(receiver.spans().len(), 6, "nothing more arrived");
+}

@@ -2,7 +2,7 @@
 //! 127.0.0.1, on its own thread and runtime, that gunzips and decodes every
 //! `POST /v1/traces` body with the official `opentelemetry-proto` types and keeps what it
 //! got. Its first answers can be scripted (e.g. 503 with `Retry-After: 0`); after them it
-//! answers 200.
+//! answers 200. [`OtlpReceiver::tls`] serves HTTPS with a given certificate (tokio-rustls).
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -45,6 +45,7 @@ struct State {
 /// The running receiver; stopped when dropped.
 pub(crate) struct OtlpReceiver {
     port: u16,
+    scheme: &'static str,
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -70,6 +71,30 @@ impl OtlpReceiver {
 
     /// A receiver whose first answers are `replies`, then 200.
     pub(crate) fn scripted(replies: &[Reply]) -> OtlpReceiver {
+        OtlpReceiver::serving(replies, None)
+    }
+
+    /// An HTTPS receiver with the certificate chain and key of these PEM files (answers 200).
+    pub(crate) fn tls(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> OtlpReceiver {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
+            .expect("certificate file")
+            .map(|c| c.expect("certificate"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key_pem).expect("key file");
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate");
+        OtlpReceiver::serving(&[], Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn serving(replies: &[Reply], tls: Option<tokio_rustls::TlsAcceptor>) -> OtlpReceiver {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         listener.set_nonblocking(true).expect("non-blocking");
         let port = listener.local_addr().expect("address").port();
@@ -79,9 +104,10 @@ impl OtlpReceiver {
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || serve(listener, shared, stopped));
+        let thread = std::thread::spawn(move || serve(listener, shared, tls, stopped));
         OtlpReceiver {
             port,
+            scheme,
             state,
             stop: Some(stop),
             thread: Some(thread),
@@ -90,7 +116,7 @@ impl OtlpReceiver {
 
     /// The URL to export to.
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1/traces", self.port)
+        format!("{}://127.0.0.1:{}/v1/traces", self.scheme, self.port)
     }
 
     /// Every request so far, in arrival order.
@@ -145,6 +171,7 @@ impl Drop for OtlpReceiver {
 fn serve(
     listener: std::net::TcpListener,
     state: Arc<Mutex<State>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -162,15 +189,31 @@ fn serve(
                 },
             };
             let state = Arc::clone(&state);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request| handle(Arc::clone(&state), request));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                match tls {
+                    // A failed handshake (an untrusting client) just ends the connection.
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve_connection(stream, state).await;
+                        }
+                    }
+                    None => serve_connection(stream, state).await,
+                }
             });
         }
     });
+}
+
+/// HTTP/1 on one connection.
+async fn serve_connection<S>(stream: S, state: Arc<Mutex<State>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| handle(Arc::clone(&state), request));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
 }
 
 /// Records one request and answers it as scripted.
