@@ -403,19 +403,18 @@ pub struct ListenArgs {
 
 /// OpenTelemetry export (see docs/otel.md); for `trace`, `render` and `listen`.
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "OpenTelemetry")]
 pub struct OtlpArgs {
     /// Also send the hops as OpenTelemetry spans (OTLP/HTTP protobuf, gzip) to URL, e.g.
     /// http://localhost:4318/v1/traces; the output is unchanged. Default: the
     /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces
     /// (also read: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _CERTIFICATE, OTEL_SERVICE_NAME).
     /// A failed export is one warning line.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "OpenTelemetry")]
     pub otlp_endpoint: Option<String>,
 
     /// Make message header NAME a span attribute too (repeatable; besides traceparent,
     /// tracestate and Nats-*); values of sensitive headers stay masked.
-    #[arg(long = "otlp-header", value_name = "NAME")]
+    #[arg(long = "otlp-header", value_name = "NAME", help_heading = "OpenTelemetry")]
     pub otlp_headers: Vec<String>,
 }
 
