@@ -11,6 +11,11 @@
 //!    (testdata/supercluster-leaf-chain.jsonl) as fast as the bounded queue accepts it, no
 //!    span dropped: traced messages per second (goal: ≥ 5,000). Synthetic reports rather
 //!    than a real server, so the number is the exporter's own capacity.
+//! 3. `otlp listen live`: the release `nats-trace listen --dest trace.app --format json
+//!    --otlp-endpoint URL --count N` against a real server whose account traces 100 % of
+//!    the messages; async-nats publishes N messages with fresh sampled `traceparent`s at a
+//!    target rate (1 ms ticks); the listener's summary says how many spans were sent and
+//!    dropped, and the receiver counts what arrived.
 //!
 //! It prints numbers and asserts no timing; it fails only on errors (a failed run, a lost
 //! or dropped span). Under `cargo test --all-targets` (no `--bench`) it is a smoke run.
@@ -48,6 +53,113 @@ fn main() {
     let receiver = OtlpReceiver::counting();
     bench_live(&receiver);
     bench_listen_export(&receiver);
+    let rates: &[u64] = if bench_mode() {
+        &[5_000, 10_000, 20_000]
+    } else {
+        &[5_000]
+    };
+    let seconds = if bench_mode() { 3 } else { 0 };
+    for &rate in rates {
+        bench_listen_live(&receiver, rate, (rate * seconds).max(300));
+    }
+}
+
+const ACCOUNTS: &str = r#"accounts {
+  APP {
+    users: [{user: app, password: app}]
+    msg_trace: { dest: "trace.app", sampling: "100%" }
+  }
+}
+no_auth_user: app"#;
+
+fn bench_listen_live(receiver: &OtlpReceiver, rate: u64, total: u64) {
+    use std::io::{BufRead, BufReader};
+    let topology = nats_trace::topology::TopologyBuilder::new()
+        .common(ACCOUNTS)
+        .server(nats_trace::topology::ServerSpec::new("n1"))
+        .start()
+        .expect("server starts");
+    let url = topology.url("n1");
+    let endpoint = receiver.url();
+    let count = total.to_string();
+    let before = receiver.span_count();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
+        .args([
+            "-s",
+            &url,
+            "listen",
+            "--dest",
+            "trace.app",
+            "--format",
+            "json",
+        ])
+        .args(["--count", &count, "--otlp-endpoint", &endpoint])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("listen starts");
+    topology
+        .wait_for_interest("n1", "APP", "trace.app", 1)
+        .expect("the listener subscribed");
+    let publish_time = publish_at(&url, rate, total);
+    let published_at = Instant::now();
+    let stdout = child.stdout.take().expect("stdout");
+    let summary = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("{\"summary\""))
+        .expect("a summary line");
+    let status = child.wait().expect("listen ends");
+    let ended = published_at.elapsed();
+    assert!(status.success(), "listen exit {status:?}");
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("JSON");
+    let otlp = &summary["otlp"];
+    let received = receiver.span_count() - before;
+    assert_eq!(otlp["failed"], 0, "{summary}");
+    println!(
+        "otlp listen live single server  offered {rate:>6}/s  messages {total:>6} in {:>6.0} ms  spans sent {:>6}  dropped {:>5}  received {received:>6}  listener done {:>5.0} ms after the last publish",
+        ms(publish_time),
+        otlp["sent"],
+        otlp["dropped"],
+        ms(ended)
+    );
+}
+
+/// `total` messages with fresh sampled traceparents from one connection at `per_second`
+/// (1 ms ticks, catching up when late); the time from first publish to flushed.
+fn publish_at(url: &str, per_second: u64, total: u64) -> Duration {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.expect("publisher connects");
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0u64;
+        while sent < total {
+            tick.tick().await;
+            let due = ((started.elapsed().as_secs_f64() * per_second as f64) as u64 + 1).min(total);
+            while sent < due {
+                let mut headers = async_nats::HeaderMap::new();
+                let traceparent = format!(
+                    "00-{:032x}-{:016x}-01",
+                    0x0e0e_0000_u128 + u128::from(sent),
+                    sent + 1
+                );
+                headers.insert("traceparent", traceparent.as_str());
+                client
+                    .publish_with_headers("orders.new", headers, "x".into())
+                    .await
+                    .expect("publish");
+                sent += 1;
+            }
+        }
+        client.flush().await.expect("flush");
+        started.elapsed()
+    })
 }
 
 /// One `trace` run of the release binary; it must exit 0.

@@ -138,6 +138,8 @@ fn trace_context_mode_hangs_the_spans_under_the_given_traceparent() {
         "--otlp-endpoint",
         &url,
         "-v",
+        "--format",
+        "otlp",
     ];
     let run = nats_trace(&args);
     assert_eq!(run.code, 0, "{run:?}");
@@ -151,6 +153,10 @@ fn trace_context_mode_hangs_the_spans_under_the_given_traceparent() {
     let spans = receiver.spans();
     assert_eq!(spans.len(), 6, "{spans:#?}");
     assert_tree(&spans, &given.trace_id, &given.parent_id);
+    // stdout's OTLP/JSON names the same spans as the exported request.
+    let printed: ExportTraceServiceRequest = serde_json::from_str(&run.stdout).unwrap();
+    let printed = &printed.resource_spans[0].scope_spans[0].spans;
+    assert_eq!(printed, &spans);
 }
 
 #[test]

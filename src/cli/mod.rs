@@ -414,7 +414,11 @@ pub struct OtlpArgs {
 
     /// Make message header NAME a span attribute too (repeatable; besides traceparent,
     /// tracestate and Nats-*); values of sensitive headers stay masked.
-    #[arg(long = "otlp-header", value_name = "NAME", help_heading = "OpenTelemetry")]
+    #[arg(
+        long = "otlp-header",
+        value_name = "NAME",
+        help_heading = "OpenTelemetry"
+    )]
     pub otlp_headers: Vec<String>,
 }
 

@@ -27,6 +27,8 @@ pub struct TraceReport {
     analysis: OnceLock<Analysis>,
     /// The OpenTelemetry trace-id when the message carried no `traceparent`: derived once.
     otel_trace_id: OnceLock<[u8; 16]>,
+    /// The OpenTelemetry span id of each graph node: random, chosen once.
+    otel_span_ids: OnceLock<Vec<[u8; 8]>>,
 }
 
 impl TraceReport {
@@ -49,6 +51,7 @@ impl TraceReport {
             traceparent: None,
             analysis: OnceLock::new(),
             otel_trace_id: OnceLock::new(),
+            otel_span_ids: OnceLock::new(),
         }
     }
 
@@ -108,6 +111,17 @@ impl TraceReport {
             .get_or_init(|| derived_trace_id(&self.graph))
     }
 
+    /// One random, non-zero OpenTelemetry span id per graph node (in node order), chosen
+    /// once: `--format otlp` and the export of one report name the same spans. Fails only
+    /// when the system has no randomness.
+    pub fn otel_span_ids(&self) -> Result<&[[u8; 8]], getrandom::Error> {
+        if let Some(ids) = self.otel_span_ids.get() {
+            return Ok(ids);
+        }
+        let ids = random_span_ids(self.graph.graph.node_count())?;
+        Ok(self.otel_span_ids.get_or_init(|| ids))
+    }
+
     /// [`TraceReport::otel_trace_id`] in lower-case hex.
     pub fn otel_trace_id_hex(&self) -> String {
         self.otel_trace_id()
@@ -146,4 +160,24 @@ fn derived_trace_id(graph: &TraceGraph) -> [u8; 16] {
         hash = 1;
     }
     hash.to_be_bytes()
+}
+
+/// `count` random, non-zero span ids from one read of the system's randomness.
+fn random_span_ids(count: usize) -> Result<Vec<[u8; 8]>, getrandom::Error> {
+    let mut bytes = vec![0u8; count * 8];
+    getrandom::fill(&mut bytes)?;
+    let mut ids: Vec<[u8; 8]> = bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(c);
+            id
+        })
+        .collect();
+    for id in &mut ids {
+        while *id == [0; 8] {
+            getrandom::fill(id)?;
+        }
+    }
+    Ok(ids)
 }

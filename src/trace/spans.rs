@@ -73,7 +73,8 @@ impl SpanModel {
     }
 
     /// As [`SpanModel::of`], with `extra_headers` (`--otlp-header`, case-insensitive) allowed
-    /// as attributes too; sensitive values stay masked.
+    /// as attributes too; sensitive values stay masked. The span ids are the report's
+    /// ([`TraceReport::otel_span_ids`]), so every model of one report names the same spans.
     pub fn with_headers(
         report: &TraceReport,
         extra_headers: &[String],
@@ -81,7 +82,7 @@ impl SpanModel {
         let graph = &report.graph;
         let trace_id = report.otel_trace_id();
         let origin_parent = report.trace_context().map(|tp| tp.parent_id);
-        let ids = random_span_ids(graph.graph.node_count())?;
+        let ids = report.otel_span_ids()?;
         let builder = Builder {
             graph,
             analysis: report.analysis(),
@@ -99,26 +100,6 @@ impl SpanModel {
         }
         Ok(SpanModel { trace_id, spans })
     }
-}
-
-/// `count` random, non-zero span ids from one read of the system's randomness.
-fn random_span_ids(count: usize) -> Result<Vec<[u8; 8]>, getrandom::Error> {
-    let mut bytes = vec![0u8; count * 8];
-    getrandom::fill(&mut bytes)?;
-    let mut ids: Vec<[u8; 8]> = bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut id = [0u8; 8];
-            id.copy_from_slice(c);
-            id
-        })
-        .collect();
-    for id in &mut ids {
-        while *id == [0; 8] {
-            getrandom::fill(id)?;
-        }
-    }
-    Ok(ids)
 }
 
 /// What every span needs to look at.
