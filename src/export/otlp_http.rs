@@ -25,6 +25,8 @@ const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 pub struct Client {
     agent: ureq::Agent,
     settings: ExportSettings,
+    /// The endpoint's host is an IP address: nothing to resolve.
+    ip_host: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -58,6 +60,7 @@ impl Client {
         Ok(Client {
             agent: ureq::Agent::new_with_config(config),
             settings: settings.clone(),
+            ip_host: has_ip_host(&settings.endpoint),
         })
     }
 
@@ -87,11 +90,21 @@ impl Client {
 
     /// One POST within `remaining`.
     fn attempt(&self, body: &[u8], remaining: Duration) -> Result<Attempt, String> {
-        let mut request = self
-            .agent
-            .post(&self.settings.endpoint)
-            .config()
-            .timeout_global(Some(remaining))
+        let config = self.agent.post(&self.settings.endpoint).config();
+        let left = Some(remaining);
+        let config = if self.ip_host {
+            // With a global timeout ureq resolves on a thread of its own, even an IP address;
+            // with none to resolve, each step of the request is bounded by the time left.
+            config
+                .timeout_connect(left)
+                .timeout_send_request(left)
+                .timeout_send_body(left)
+                .timeout_recv_response(left)
+                .timeout_recv_body(left)
+        } else {
+            config.timeout_global(left)
+        };
+        let mut request = config
             .build()
             .header("Content-Type", "application/x-protobuf")
             .header("Content-Encoding", "gzip");
@@ -119,6 +132,20 @@ impl Client {
     }
 }
 
+/// Whether the URL's host is an IPv4 or a bracketed IPv6 address.
+fn has_ip_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
 /// The CAs in a PEM file, as the only roots to trust.
 fn read_roots(path: &std::path::Path) -> Result<RootCerts, String> {
     let cannot = |why: String| format!("OTEL_EXPORTER_OTLP_CERTIFICATE {}: {why}", path.display());
@@ -141,5 +168,19 @@ fn describe(error: &ureq::Error) -> String {
         ureq::Error::Io(e) => e.to_string(),
         ureq::Error::Timeout(_) => "timed out".to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_ip_host;
+
+    #[test]
+    fn ip_hosts_are_recognised() {
+        assert!(has_ip_host("http://127.0.0.1:4318/v1/traces"));
+        assert!(has_ip_host("https://u:p@10.0.0.1/v1/traces"));
+        assert!(has_ip_host("http://[::1]:4318/v1/traces"));
+        assert!(!has_ip_host("http://localhost:4318/v1/traces"));
+        assert!(!has_ip_host("https://collector.example:4318"));
     }
 }
