@@ -1,8 +1,7 @@
 //! The OpenTelemetry steps the commands share: the renderer of the chosen format (the
 //! `otlp` one with the `--otlp-header` names), and the background export of one report
-//! for `trace` and `render` (its thread started before the trace is collected, the spans
-//! handed over before the output is written, waited for after it; a failure is one warning
-//! line and changes neither output nor exit code).
+//! for `trace` and `render` (started before the output is written, waited for after it;
+//! a failure is one warning line and changes neither output nor exit code).
 
 use crate::commands::{color_enabled, print_warning};
 use crate::export::{Background, OtlpSettings};
@@ -21,30 +20,23 @@ pub(crate) fn renderer(output: &OutputOptions, span_headers: &[String]) -> Box<d
     }
 }
 
-/// Starts the export thread when an endpoint is set, before the trace is collected.
-pub(crate) fn prepare(otlp: &OtlpSettings) -> Option<Background> {
-    otlp.export.as_ref().map(Background::prepare)
-}
-
-/// Hands `report`'s spans to the export (if any); `-v` names the trace-id.
-pub(crate) fn send(
-    export: Option<&Background>,
+/// Starts exporting `report` when an endpoint is set; `-v` names the trace-id.
+pub(crate) fn start(
     otlp: &OtlpSettings,
     report: &TraceReport,
     log: &Verbose,
-) {
+) -> Option<Background> {
     log.say(format_args!(
         "OpenTelemetry trace-id {}",
         report.otel_trace_id_hex()
     ));
-    if let (Some(export), Some(settings)) = (export, &otlp.export) {
-        log.say(format_args!(
-            "exporting {} span(s) to {}",
-            report.graph.graph.node_count(),
-            settings.display_endpoint()
-        ));
-        export.send(report, &otlp.span_headers);
-    }
+    let settings = otlp.export.as_ref()?;
+    log.say(format_args!(
+        "exporting {} span(s) to {}",
+        report.graph.graph.node_count(),
+        settings.display_endpoint()
+    ));
+    Some(Background::start(settings, report, &otlp.span_headers))
 }
 
 /// Waits for the export (bounded by its timeout): one warning line when it failed.

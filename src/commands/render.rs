@@ -19,7 +19,6 @@ pub(crate) fn run_render(
     log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
-    let export = otlp::prepare(otlp);
     let inputs = capture::read_inputs(&render.files)?;
     for warning in &inputs.warnings {
         print_warning(warning);
@@ -31,7 +30,7 @@ pub(crate) fn run_render(
     let complete = stitcher.is_complete();
     let mut report = TraceReport::from_graph(stitcher.finish());
     report.complete = complete;
-    otlp::send(export.as_ref(), otlp, &report, log);
+    let export = otlp::start(otlp, &report, log);
     let outcome = render_report(&report, output, &otlp.span_headers, out);
     otlp::finish(export, log);
     let outcome = outcome?;

@@ -25,7 +25,6 @@ pub(crate) async fn run_trace(
     if let Some(context) = &trace.probe.context {
         warn_trace_context(context);
     }
-    let export = otlp::prepare(otlp);
     let live = match trace_live(connection, &trace.probe, log).await {
         Err(Error::NothingArrived(within)) if trace.probe.context.is_some() => {
             return nothing_traced(trace, &within);
@@ -33,7 +32,7 @@ pub(crate) async fn run_trace(
         result => result?,
     };
     print_warnings(&live);
-    otlp::send(export.as_ref(), otlp, &live.report, log);
+    let export = otlp::start(otlp, &live.report, log);
     if trace.raw {
         write_raw(&live, out)?;
     }

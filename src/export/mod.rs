@@ -11,7 +11,6 @@ pub mod queue;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -186,49 +185,37 @@ fn without_userinfo(url: &str) -> String {
     }
 }
 
-/// One export running on its own thread (`trace`, `render`): the thread is started, its
-/// client made and its encoder warmed while the trace is collected ([`Background::prepare`]);
-/// the spans are handed over once they exist ([`Background::send`]), while the output is
-/// written; the command waits for it at the end ([`Background::wait`]).
+/// One export running on its own thread (`trace`, `render`): started before the output is
+/// written, waited for after it.
 #[derive(Debug)]
 pub struct Background {
     handle: JoinHandle<Result<(), String>>,
-    spans: mpsc::Sender<Result<Vec<opentelemetry_proto::tonic::trace::v1::Span>, String>>,
     settings: ExportSettings,
 }
 
 impl Background {
-    /// Starts the export thread; it waits for [`Background::send`] (and ends, sending
-    /// nothing, when this value is dropped without it).
-    pub fn prepare(settings: &ExportSettings) -> Background {
-        let (spans, receiver) = mpsc::channel();
+    /// Builds the spans of `report` now and sends them on a new thread. A failure to make
+    /// the spans is the export's failure, reported by [`Background::wait`].
+    pub fn start(
+        settings: &ExportSettings,
+        report: &TraceReport,
+        span_headers: &[String],
+    ) -> Background {
+        let spans = encode::spans_of(report, span_headers);
         let thread_settings = settings.clone();
         let handle = std::thread::spawn(move || {
-            let client = otlp_http::Client::new(&thread_settings);
-            // Warm the encoder (its allocations, its code) while the trace is collected.
-            let _ = encode::body(&thread_settings.service_name, Vec::new());
-            let Ok(spans) = receiver.recv() else {
-                return Ok(());
-            };
-            let body = encode::body(&thread_settings.service_name, spans?)?;
-            client?.send(&body)
+            let spans = spans?;
+            let body = encode::body(&thread_settings.service_name, spans)?;
+            otlp_http::Client::new(&thread_settings)?.send(&body)
         });
         Background {
             handle,
-            spans,
             settings: settings.clone(),
         }
     }
 
-    /// Builds the spans of `report` now and hands them to the export thread. A failure to
-    /// make the spans is the export's failure, reported by [`Background::wait`].
-    pub fn send(&self, report: &TraceReport, span_headers: &[String]) {
-        let _ = self.spans.send(encode::spans_of(report, span_headers));
-    }
-
     /// Waits for the export (bounded by its timeout); `Err` is the one warning line's text.
     pub fn wait(self) -> Result<(), String> {
-        drop(self.spans);
         let result = self
             .handle
             .join()
