@@ -17,6 +17,7 @@ mod duration;
 mod env;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod listen;
 pub mod network;
 pub mod probe;

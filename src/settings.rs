@@ -13,6 +13,7 @@ use crate::trace::collect::Probe;
 
 pub use crate::ci::check::CheckSettings;
 pub use crate::connect::options::{ConnectionOptions, ContextChoice, DEFAULT_TIMEOUT};
+pub use crate::export::{ExportSettings, OtlpSettings};
 pub use crate::listen::{Bounds as ListenBounds, Filters as ListenFilters, ListenSettings};
 pub use crate::network::{Access, TopologySettings};
 pub use crate::probe::{LogFormat, ProbeSettings};
@@ -25,6 +26,8 @@ pub struct Settings {
     /// `-v`: say what nats-trace is doing, on stderr.
     pub verbose: bool,
     pub command: Command,
+    /// OTLP export and span headers (`trace`, `render`, `listen`; default for the others).
+    pub otlp: OtlpSettings,
 }
 
 /// What to run, with the settings of that command.

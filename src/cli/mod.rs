@@ -24,6 +24,7 @@ use crate::settings::{
     CheckSettings, ColorChoice, Command as Run, ConnectionOptions, ContextChoice, DemoSettings,
     OutputOptions, RenderSettings, Settings, Shell, TraceSettings,
 };
+use crate::settings::{ExportSettings, OtlpSettings};
 use crate::settings::{ListenBounds, ListenFilters, ListenSettings};
 use crate::trace::collect::{Probe, TraceContext};
 use crate::trace::decode::Compression;
@@ -267,6 +268,9 @@ pub struct TraceArgs {
 
     #[command(flatten)]
     pub system: SystemArgs,
+
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 /// How to reach the monitoring endpoints (`topology`, `trace --explain`).
@@ -350,6 +354,9 @@ pub struct RenderArgs {
     /// A routing expectation that must hold (repeatable, as for `trace`).
     #[arg(long = "expect", value_name = "EXPR", value_parser = parse_expectation)]
     pub expect: Vec<Expectation>,
+
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 /// A suite of routing checks to run.
@@ -564,6 +571,44 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub durable: Box<DurableArgs>,
+
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+}
+
+/// OpenTelemetry export (see docs/otel.md); for `trace`, `render` and `listen`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OtlpArgs {
+    /// Also send the hops as OpenTelemetry spans (OTLP/HTTP protobuf, gzip) to URL, e.g.
+    /// http://localhost:4318/v1/traces; the output is unchanged. Default: the
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces
+    /// (also read: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _CERTIFICATE, OTEL_SERVICE_NAME).
+    /// A failed export is one warning line.
+    #[arg(long, value_name = "URL", help_heading = "OpenTelemetry")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Make message header NAME a span attribute too (repeatable; besides traceparent,
+    /// tracestate and Nats-*); values of sensitive headers stay masked.
+    #[arg(
+        long = "otlp-header",
+        value_name = "NAME",
+        help_heading = "OpenTelemetry"
+    )]
+    pub otlp_headers: Vec<String>,
+}
+
+impl OtlpArgs {
+    /// The OTLP settings: the endpoint from the flag or the environment.
+    fn into_settings(self) -> Result<OtlpSettings, clap::Error> {
+        let export = ExportSettings::resolve(self.otlp_endpoint, |name| std::env::var(name).ok())
+            .map_err(|why| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{why}\n"))
+        })?;
+        Ok(OtlpSettings {
+            export,
+            span_headers: self.otlp_headers,
+        })
+    }
 }
 
 /// `listen --stream`: durable mode (see docs/listen.md, "Durable mode").
@@ -749,6 +794,8 @@ impl From<ShellArg> for Shell {
 impl Cli {
     /// The settings this command line asks for.
     fn into_settings(self) -> Result<Settings, clap::Error> {
+        let otlp = self.otlp_args().cloned();
+        let otlp = otlp.map(OtlpArgs::into_settings).transpose()?;
         let connection = self.connection.into_options();
         let output = self.output.into_options();
         let command = match (self.command, self.trace) {
@@ -767,7 +814,18 @@ impl Cli {
             output,
             verbose: self.verbose,
             command,
+            otlp: otlp.unwrap_or_default(),
         })
+    }
+
+    /// The OpenTelemetry flags of the command, for those that have them.
+    fn otlp_args(&self) -> Option<&OtlpArgs> {
+        match (&self.command, &self.trace) {
+            (None, Some(trace)) | (Some(Command::Trace(trace)), None) => Some(&trace.otlp),
+            (Some(Command::Render(render)), None) => Some(&render.otlp),
+            (Some(Command::Listen(listen)), None) => Some(&listen.otlp),
+            _ => None,
+        }
     }
 }
 

@@ -71,7 +71,7 @@ async fn trace_demo(
         interval: Duration::ZERO,
         explain: None,
     };
-    run_trace(&connection, &trace, output, log, out).await
+    run_trace(&connection, &trace, output, &Default::default(), log, out).await
 }
 
 /// `--keep`: waits for Ctrl-C or SIGTERM, publishing the `--traffic` meanwhile.

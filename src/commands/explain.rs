@@ -19,6 +19,7 @@ pub(crate) async fn render_explained(
     access: &Access,
     report: &TraceReport,
     output: &OutputOptions,
+    span_headers: &[String],
     log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
@@ -29,18 +30,18 @@ pub(crate) async fn render_explained(
     match output.format {
         Format::Json => {
             let mut rendered = Vec::new();
-            let outcome = render_report(report, output, &mut rendered)?;
+            let outcome = render_report(report, output, span_headers, &mut rendered)?;
             write_json_with(&rendered, &explanations, out)?;
             Ok(outcome)
         }
         Format::Tree => {
-            let outcome = render_report(report, output, out)?;
+            let outcome = render_report(report, output, span_headers, out)?;
             explanations.write_tree(out)?;
             out.flush()?;
             Ok(outcome)
         }
         _ => {
-            let outcome = render_report(report, output, out)?;
+            let outcome = render_report(report, output, span_headers, out)?;
             for line in explanations.case_lines() {
                 print_warning(&format!("explanation: {line}"));
             }

@@ -10,22 +10,25 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::ci::expect;
-use crate::commands::{color_enabled, print_warning};
+use crate::commands::{otlp, print_warning};
 use crate::connect;
 use crate::error::{Error, Outcome};
+use crate::export::{self, BatchExporter, ExportCounts, OtlpSettings, queue::BatchLimits};
 use crate::listen::{Emitted, ListenSettings, Sink, Summary, engine};
-use crate::render::{Format, HtmlRenderer, JsonRenderer, RenderOptions, Renderer};
+use crate::render::{Format, HtmlRenderer, JsonRenderer, Renderer, TraceReport};
 use crate::settings::{ConnectionOptions, OutputOptions};
 use crate::trace::capture;
 use crate::trace::collect::ReceivedTrace;
 use crate::trace::redact::Redactor;
 use crate::verbose::Verbose;
+use std::time::Duration;
 
 /// Listens, prints, and ends with the outcome.
 pub(crate) async fn run_listen(
     connection: &ConnectionOptions,
     listen: &ListenSettings,
     output: &OutputOptions,
+    otlp: &OtlpSettings,
     log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
@@ -38,8 +41,11 @@ pub(crate) async fn run_listen(
         "connected to {} (server {} version {})",
         conn.display_url, info.server_name, info.version
     ));
-    let mut printer = Printer::new(listen, output, out, save);
-    let ended = engine::listen(&mut conn, listen, &mut printer, log).await?;
+    let otel = Otel::start(otlp, log);
+    let mut printer = Printer::new(listen, output, &otlp.span_headers, otel, out, save);
+    let ended = engine::listen(&mut conn, listen, &mut printer, log).await;
+    printer.otel.finish();
+    let ended = ended?;
     printer.summary(&ended.summary, true)?;
     printer.finish_save()?;
     Ok(if ended.interrupted {
@@ -110,22 +116,81 @@ struct Printer<'a> {
     /// `--html-dir`: the page writer and the pages written so far.
     html: Option<HtmlRenderer>,
     pages: u64,
+    /// OpenTelemetry: `--otlp-header` names, the export queue, `-v`.
+    otel: Otel,
+}
+
+/// `listen`'s OpenTelemetry side: the batching exporter when an endpoint is set.
+struct Otel {
+    span_headers: Vec<String>,
+    exporter: Option<BatchExporter>,
+    /// The bound on the final flush.
+    flush_within: Duration,
+    log: Verbose,
+}
+
+impl Otel {
+    fn start(otlp: &OtlpSettings, log: &Verbose) -> Otel {
+        let exporter = otlp.export.as_ref().map(|settings| {
+            log.say(format_args!(
+                "exporting spans to {}",
+                settings.display_endpoint()
+            ));
+            BatchExporter::start(settings, BatchLimits::default(), print_warning)
+        });
+        Otel {
+            span_headers: otlp.span_headers.clone(),
+            exporter,
+            flush_within: otlp
+                .export
+                .as_ref()
+                .map_or(Duration::ZERO, |s| s.timeout + Duration::from_secs(1)),
+            log: *log,
+        }
+    }
+
+    /// Queues the spans of one shown message; `-v` names its trace-id.
+    fn message(&mut self, report: &TraceReport) {
+        self.log.say(format_args!(
+            "OpenTelemetry trace-id {} for {}",
+            report.otel_trace_id_hex(),
+            report.subject
+        ));
+        let Some(exporter) = &mut self.exporter else {
+            return;
+        };
+        match export::encode::spans_of(report, &self.span_headers) {
+            Ok(spans) => exporter.push(spans),
+            Err(why) => print_warning(&why),
+        }
+    }
+
+    /// Sends what is queued, within the bound.
+    fn finish(&mut self) {
+        if let Some(exporter) = &mut self.exporter {
+            exporter.finish(self.flush_within);
+        }
+    }
+
+    /// The export counts, when exporting.
+    fn counts(&self) -> Option<ExportCounts> {
+        self.exporter.as_ref().map(BatchExporter::counts)
+    }
 }
 
 impl<'a> Printer<'a> {
     fn new(
         listen: &'a ListenSettings,
         output: &OutputOptions,
+        span_headers: &[String],
+        otel: Otel,
         out: &'a mut dyn Write,
         save: Option<BufWriter<File>>,
     ) -> Printer<'a> {
         Printer {
             listen,
             format: output.format,
-            renderer: output.format.renderer(RenderOptions {
-                timestamps: output.timestamps,
-                color: color_enabled(output.color),
-            }),
+            renderer: otlp::renderer(output, span_headers),
             out,
             save,
             failed: 0,
@@ -133,6 +198,7 @@ impl<'a> Printer<'a> {
                 HtmlRenderer::new(Redactor::new(listen.show_headers, &listen.redact_headers))
             }),
             pages: 0,
+            otel,
         }
     }
 
@@ -224,6 +290,7 @@ impl Sink for Printer<'_> {
                 crate::text::sanitize(&path.display().to_string())
             )?;
         }
+        self.otel.message(&emitted.report);
         self.check(emitted);
         Ok(())
     }
@@ -257,24 +324,42 @@ impl Sink for Printer<'_> {
         if self.format == Format::Json {
             let line = SummaryLine {
                 summary: summary.to_json(last),
+                otlp: self.otel.counts(),
             };
             serde_json::to_writer(&mut *self.out, &line).map_err(std::io::Error::other)?;
             writeln!(self.out)?;
         } else if self.format == Format::Otlp {
             // stdout carries only OTLP requests, one per line: the summary goes to stderr.
             summary.write_text(&mut std::io::stderr().lock(), last)?;
+            write_export_counts(&mut std::io::stderr().lock(), self.otel.counts())?;
         } else {
             summary.write_text(self.out, last)?;
+            write_export_counts(self.out, self.otel.counts())?;
         }
         self.out.flush()?;
         Ok(())
     }
 }
 
-/// The last JSON line: `{"summary": …}`.
+/// The last JSON line: `{"summary": …}`, with `"otlp": {sent, dropped, failed}` when
+/// exporting.
 #[derive(serde::Serialize)]
 struct SummaryLine {
     summary: crate::listen::summary::SummaryJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otlp: Option<ExportCounts>,
+}
+
+/// The summary's OTLP line, when exporting: spans sent, dropped (queue full), failed.
+fn write_export_counts(out: &mut dyn Write, counts: Option<ExportCounts>) -> std::io::Result<()> {
+    match counts {
+        Some(c) => writeln!(
+            out,
+            "otlp export: {} span(s) sent, {} dropped (queue full), {} failed",
+            c.sent, c.dropped, c.failed
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A page's file name: its number, then the subject with anything but letters, digits, `.`,

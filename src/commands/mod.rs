@@ -5,6 +5,7 @@
 mod demo;
 mod explain;
 mod listen;
+mod otlp;
 mod probe;
 mod render;
 mod topology;
@@ -15,7 +16,7 @@ use std::io::{IsTerminal, Write};
 
 use crate::ci::expect::{self, Expectation};
 use crate::error::{Error, Outcome};
-use crate::render::{RenderOptions, TraceReport};
+use crate::render::TraceReport;
 use crate::settings::{ColorChoice, Command, OutputOptions, Settings};
 use crate::verbose::Verbose;
 
@@ -29,9 +30,10 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
     let output = &settings.output;
     match &settings.command {
         Command::Trace(trace) => {
-            runtime.block_on(trace::run_trace(connection, trace, output, &log, out))
+            let otlp = &settings.otlp;
+            runtime.block_on(trace::run_trace(connection, trace, output, otlp, &log, out))
         }
-        Command::Render(render) => render::run_render(render, output, out),
+        Command::Render(render) => render::run_render(render, output, &settings.otlp, &log, out),
         Command::Check(check) => runtime.block_on(crate::ci::check::run_check(
             connection,
             check,
@@ -43,7 +45,10 @@ pub fn run(settings: Settings, out: &mut dyn Write) -> Result<Outcome, Error> {
             runtime.block_on(demo::run_demo(connection, demo, output, &log, out))
         }
         Command::Listen(listen) => {
-            runtime.block_on(listen::run_listen(connection, listen, output, &log, out))
+            let otlp = &settings.otlp;
+            runtime.block_on(listen::run_listen(
+                connection, listen, output, otlp, &log, out,
+            ))
         }
         Command::Probe(probe) => runtime.block_on(probe::run(connection, probe, &log, out)),
         Command::Completions(shell) => {
@@ -77,12 +82,10 @@ pub(crate) fn color_enabled(choice: ColorChoice) -> bool {
 fn render_report(
     report: &TraceReport,
     output: &OutputOptions,
+    span_headers: &[String],
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
-    let renderer = output.format.renderer(RenderOptions {
-        timestamps: output.timestamps,
-        color: color_enabled(output.color),
-    });
+    let renderer = otlp::renderer(output, span_headers);
     renderer.render(report, out)?;
     out.flush()?;
     Ok(if report.complete {

@@ -3,17 +3,20 @@
 
 use std::io::Write;
 
-use crate::commands::{print_warning, render_report, report_expectations};
+use crate::commands::{otlp, print_warning, render_report, report_expectations};
 use crate::error::{Error, Outcome};
-use crate::settings::{OutputOptions, RenderSettings};
+use crate::settings::{OtlpSettings, OutputOptions, RenderSettings};
 use crate::trace::capture;
 use crate::trace::report::TraceReport;
 use crate::trace::stitch::Stitcher;
+use crate::verbose::Verbose;
 
 /// Renders trace messages saved earlier and checks the expectations.
 pub(crate) fn run_render(
     render: &RenderSettings,
     output: &OutputOptions,
+    otlp: &OtlpSettings,
+    log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let inputs = capture::read_inputs(&render.files)?;
@@ -27,6 +30,9 @@ pub(crate) fn run_render(
     let complete = stitcher.is_complete();
     let mut report = TraceReport::from_graph(stitcher.finish());
     report.complete = complete;
-    let outcome = render_report(&report, output, out)?;
+    let export = otlp::start(otlp, &report, log);
+    let outcome = render_report(&report, output, &otlp.span_headers, out);
+    otlp::finish(export, log);
+    let outcome = outcome?;
     Ok(outcome.worst(report_expectations(&render.expect, &report)))
 }

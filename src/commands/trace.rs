@@ -5,9 +5,9 @@
 
 use std::io::Write;
 
-use crate::commands::{print_warning, render_report, report_expectations};
+use crate::commands::{otlp, print_warning, render_report, report_expectations};
 use crate::error::{Error, Outcome};
-use crate::settings::{ConnectionOptions, OutputOptions, TraceSettings};
+use crate::settings::{ConnectionOptions, OtlpSettings, OutputOptions, TraceSettings};
 use crate::trace::capture;
 use crate::trace::collect::TraceContext;
 use crate::trace::live::{LiveTrace, trace_live};
@@ -18,6 +18,7 @@ pub(crate) async fn run_trace(
     connection: &ConnectionOptions,
     trace: &TraceSettings,
     output: &OutputOptions,
+    otlp: &OtlpSettings,
     log: &Verbose,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
@@ -34,6 +35,7 @@ pub(crate) async fn run_trace(
         result => result?,
     };
     print_warnings(&live);
+    let export = otlp::start(otlp, &live.report, log);
     if trace.raw {
         write_raw(&live, out)?;
     }
@@ -47,11 +49,22 @@ pub(crate) async fn run_trace(
     }
     let outcome = match &trace.explain {
         Some(access) => {
-            super::explain::render_explained(connection, access, &live.report, output, log, out)
-                .await?
+            let headers = &otlp.span_headers;
+            super::explain::render_explained(
+                connection,
+                access,
+                &live.report,
+                output,
+                headers,
+                log,
+                out,
+            )
+            .await
         }
-        None => render_report(&live.report, output, out)?,
+        None => render_report(&live.report, output, &otlp.span_headers, out),
     };
+    otlp::finish(export, log);
+    let outcome = outcome?;
     if let Some(why) = live.publish_denied {
         // The tree shows the refusal; the run still failed.
         return Err(Error::Permission(why));

@@ -49,6 +49,8 @@ struct Document<'a> {
     /// The W3C `traceparent` of a message `listen` grouped by it; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     traceparent: Option<&'a str>,
+    /// The OpenTelemetry trace-id of the message's spans (its traceparent's, else its own).
+    otel_trace_id: String,
     deliver: bool,
     complete: bool,
     timing: Timing<'a>,
@@ -408,6 +410,7 @@ impl<'a> Document<'a> {
             schema: SCHEMA_VERSION,
             subject: &report.subject,
             traceparent: report.traceparent.as_deref(),
+            otel_trace_id: report.otel_trace_id_hex(),
             deliver: report.deliver,
             complete: report.complete,
             timing: builder.timing(report),

@@ -21,12 +21,23 @@ const DEFAULT_SERVICE_NAME: &str = "nats";
 #[derive(Debug, Clone)]
 pub struct OtlpRenderer {
     service_name: String,
+    /// `--otlp-header` names allowed as attributes besides the default list.
+    span_headers: Vec<String>,
 }
 
 impl OtlpRenderer {
     /// A renderer naming the resource `service_name`.
     pub fn new(service_name: String) -> OtlpRenderer {
-        OtlpRenderer { service_name }
+        OtlpRenderer {
+            service_name,
+            span_headers: Vec::new(),
+        }
+    }
+
+    /// This renderer, with `--otlp-header` names allowed as span attributes too.
+    pub fn with_span_headers(mut self, span_headers: Vec<String>) -> OtlpRenderer {
+        self.span_headers = span_headers;
+        self
     }
 
     /// A renderer naming the resource from `OTEL_SERVICE_NAME`, else `nats`.
@@ -40,7 +51,7 @@ impl OtlpRenderer {
 
     /// The export request of `report`, as JSON.
     pub fn request(&self, report: &TraceReport) -> io::Result<Value> {
-        let model = SpanModel::of(report)
+        let model = SpanModel::with_headers(report, &self.span_headers)
             .map_err(|e| io::Error::other(format!("cannot make span ids: {e}")))?;
         let trace_id = hex(&model.trace_id);
         let spans: Vec<Value> = model.spans.iter().map(|s| span(&trace_id, s)).collect();

@@ -12,7 +12,7 @@ use crate::trace::event::{
 use crate::trace::redact::Redactor;
 use crate::trace::report::TraceReport;
 use crate::trace::stitch::{NodeIndex, ServerNode, TraceGraph};
-use crate::trace::traceparent::{TRACEPARENT_HEADER, TraceParent};
+use crate::trace::traceparent::TRACEPARENT_HEADER;
 
 /// OTLP span kind SERVER: a server handles the message it received on a connection.
 pub const SPAN_KIND_SERVER: i32 = 2;
@@ -65,18 +65,30 @@ pub struct SpanModel {
 
 impl SpanModel {
     /// Builds the spans of `report`: with a `traceparent` (the report's, else the origin's
-    /// request header) its trace-id, the origin hanging under its parent-id; otherwise a
-    /// fresh random trace-id. Fails only when the system has no randomness.
+    /// request header) its trace-id, the origin hanging under its parent-id; otherwise the
+    /// report's own trace-id ([`TraceReport::otel_trace_id`]). Only the default allow-listed
+    /// headers become attributes. Fails only when the system has no randomness.
     pub fn of(report: &TraceReport) -> Result<SpanModel, getrandom::Error> {
+        SpanModel::with_headers(report, &[])
+    }
+
+    /// As [`SpanModel::of`], with `extra_headers` (`--otlp-header`, case-insensitive) allowed
+    /// as attributes too; sensitive values stay masked. The span ids are the report's
+    /// ([`TraceReport::otel_span_ids`]), so every model of one report names the same spans.
+    pub fn with_headers(
+        report: &TraceReport,
+        extra_headers: &[String],
+    ) -> Result<SpanModel, getrandom::Error> {
         let graph = &report.graph;
-        let context = trace_context(report);
-        let (trace_id, origin_parent) = match context {
-            Some(tp) => (tp.trace_id, Some(tp.parent_id)),
-            None => (TraceParent::new_sampled()?.trace_id, None),
+        let trace_id = report.otel_trace_id();
+        let origin_parent = report.trace_context().map(|tp| tp.parent_id);
+        let ids = report.otel_span_ids()?;
+        let builder = Builder {
+            graph,
+            analysis: report.analysis(),
+            redactor: &Redactor::new(false, &[]),
+            extra_headers,
         };
-        let ids = random_span_ids(graph.graph.node_count())?;
-        let analysis = report.analysis();
-        let redactor = Redactor::new(false, &[]);
         let mut spans = Vec::with_capacity(ids.len());
         for (ix, span_id) in graph.nodes().zip(ids.iter().copied()) {
             let parent_span_id = match graph.parent(ix) {
@@ -84,51 +96,10 @@ impl SpanModel {
                 None if ix == graph.root => origin_parent,
                 None => None,
             };
-            let builder = Builder {
-                graph,
-                analysis,
-                redactor: &redactor,
-            };
             spans.push(builder.span(ix, span_id, parent_span_id));
         }
         Ok(SpanModel { trace_id, spans })
     }
-}
-
-/// The `traceparent` the spans hang under: the report's, else the origin's request header.
-fn trace_context(report: &TraceReport) -> Option<TraceParent> {
-    let from_report = report.traceparent.as_deref();
-    let from_origin = || {
-        report
-            .graph
-            .node(report.graph.root)
-            .trace
-            .as_ref()
-            .and_then(|t| t.request.header_value(TRACEPARENT_HEADER))
-    };
-    from_report
-        .or_else(from_origin)
-        .and_then(|text| TraceParent::parse(text).ok())
-}
-
-/// `count` random, non-zero span ids from one read of the system's randomness.
-fn random_span_ids(count: usize) -> Result<Vec<[u8; 8]>, getrandom::Error> {
-    let mut bytes = vec![0u8; count * 8];
-    getrandom::fill(&mut bytes)?;
-    let mut ids: Vec<[u8; 8]> = bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut id = [0u8; 8];
-            id.copy_from_slice(c);
-            id
-        })
-        .collect();
-    for id in &mut ids {
-        while *id == [0; 8] {
-            getrandom::fill(id)?;
-        }
-    }
-    Ok(ids)
 }
 
 /// What every span needs to look at.
@@ -136,6 +107,8 @@ struct Builder<'a> {
     graph: &'a TraceGraph,
     analysis: &'a Analysis,
     redactor: &'a Redactor,
+    /// `--otlp-header` names, allowed besides the default list.
+    extra_headers: &'a [String],
 }
 
 impl Builder<'_> {
@@ -222,7 +195,13 @@ impl Builder<'_> {
             .request
             .headers()
             .iter()
-            .filter(|(name, _)| allowed_header(name))
+            .filter(|(name, _)| {
+                allowed_header(name)
+                    || self
+                        .extra_headers
+                        .iter()
+                        .any(|h| h.eq_ignore_ascii_case(name))
+            })
             .map(|(name, value)| {
                 let value = if self.redactor.is_sensitive(name) {
                     crate::trace::redact::MASK

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+pub(crate) mod otlp_receiver;
+
 /// The longest any nats-trace run may take in a test before it is killed and the test fails.
 pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(60);
 
