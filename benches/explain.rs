@@ -5,27 +5,15 @@
 //! one without (nothing asked). Prints the median, p90, min and max over `BENCH_RUNS` runs
 //! (default 50; 3 as a smoke run under `cargo test --all-targets`).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use nats_trace::topology::Topology;
 use nats_trace::topology::demo::topology_builder;
 use nats_trace::topology::spec::{SYSTEM_PASSWORD, SYSTEM_USER};
+use nats_trace_testkit::measure::{median, runs, time_run};
 
 const APP: &str = r#"APP: { users: [{user: "demo", password: "demo"}] }"#;
-
-fn runs() -> usize {
-    let default = if std::env::args().any(|a| a == "--bench") {
-        50
-    } else {
-        3
-    };
-    std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-        .max(1)
-}
 
 fn report(label: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -64,26 +52,13 @@ fn context(url: &str) -> tempfile::NamedTempFile {
 
 /// The wall times of `runs()` runs of nats-trace with `args`, each exiting with `code`.
 fn times(args: &[&str], code: i32) -> Vec<Duration> {
-    (0..runs())
+    (0..runs(50, 3))
         .map(|_| {
-            let started = Instant::now();
-            let status = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
-                .args(args)
-                .env_remove("NATS_URL")
-                .env_remove("NATS_CONTEXT")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("nats-trace runs");
-            assert_eq!(status.code(), Some(code), "{args:?}");
-            started.elapsed()
+            let (took, exit) = time_run(Path::new(env!("CARGO_BIN_EXE_nats-trace")), args);
+            assert_eq!(exit, Some(code), "{args:?}");
+            took
         })
         .collect()
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn main() {

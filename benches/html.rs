@@ -21,15 +21,11 @@ use nats_trace::render::{HtmlRenderer, TraceReport};
 use nats_trace::trace::capture;
 use nats_trace::trace::event::TraceMessage;
 use nats_trace::trace::stitch::stitch;
+use nats_trace_testkit::measure::median_f64;
 use nats_trace_testkit::synthetic;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -53,7 +49,7 @@ fn render_time(lines: &[String], runs: usize) -> (f64, String) {
         page = renderer.page(&report);
         times.push(ms(started.elapsed()));
     }
-    (median(&mut times), page)
+    (median_f64(&mut times), page)
 }
 
 fn main() {
@@ -87,7 +83,7 @@ fn main() {
     println!(
         "html interactive: {} servers in Chromium {:.0} ms median of {} (navigation start to the end of the page's script; goal ≤ 1000 ms)",
         fan.len(),
-        median(&mut ready),
+        median_f64(&mut ready),
         ready.len()
     );
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

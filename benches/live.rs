@@ -4,25 +4,11 @@
 //! paths: a refused connection, and a server that never greets with `--timeout 300ms` (exit
 //! 2). Prints the median, p90, min and max over `BENCH_RUNS` runs (default 50) per case.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use nats_trace::topology::Topology;
-
-/// Runs per topology: `BENCH_RUNS`, else 50 under `cargo bench` and 3 as a smoke run under
-/// `cargo test --all-targets` (which passes no `--bench`).
-fn runs() -> usize {
-    let default = if std::env::args().any(|a| a == "--bench") {
-        50
-    } else {
-        3
-    };
-    std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-        .max(1)
-}
+use nats_trace_testkit::measure::{runs, time_run};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -37,21 +23,15 @@ fn bench(label: &str, url: &str, subject: &str) {
     bench_runs(label, &["-s", url, subject, "--color", "never"], 0);
 }
 
-/// Runs nats-trace with `args` [`runs`] times; every run must exit with `expected`. Prints
+/// Runs nats-trace with `args` `runs` times; every run must exit with `expected`. Prints
 /// the median, p90, min and max wall time.
 fn bench_runs(label: &str, args: &[&str], expected: i32) {
     let mut times = Vec::new();
     let mut unexpected = 0;
-    for _ in 0..runs() {
-        let started = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("nats-trace runs");
-        times.push(started.elapsed());
-        if status.code() != Some(expected) {
+    for _ in 0..runs(50, 3) {
+        let (took, code) = time_run(Path::new(env!("CARGO_BIN_EXE_nats-trace")), args);
+        times.push(took);
+        if code != Some(expected) {
             unexpected += 1;
         }
     }

@@ -24,7 +24,7 @@
 #[allow(dead_code)]
 mod otlp_receiver;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ use nats_trace::topology::Topology;
 use nats_trace::trace::capture;
 use nats_trace::trace::report::TraceReport;
 use nats_trace::trace::stitch::stitch;
+use nats_trace_testkit::measure::{median, time_run};
 use otlp_receiver::OtlpReceiver;
 
 fn bench_mode() -> bool {
@@ -42,11 +43,6 @@ fn bench_mode() -> bool {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn main() {
@@ -164,15 +160,8 @@ fn publish_at(url: &str, per_second: u64, total: u64) -> Duration {
 
 /// One `trace` run of the release binary; it must exit 0.
 fn run_trace(args: &[&str]) -> Duration {
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_nats-trace"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("nats-trace runs");
-    let elapsed = started.elapsed();
-    assert_eq!(status.code(), Some(0), "nats-trace {args:?}");
+    let (elapsed, code) = time_run(Path::new(env!("CARGO_BIN_EXE_nats-trace")), args);
+    assert_eq!(code, Some(0), "nats-trace {args:?}");
     elapsed
 }
 

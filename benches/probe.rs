@@ -14,6 +14,7 @@ use nats_trace::render::TraceReport;
 use nats_trace::trace::event::TraceMessage;
 use nats_trace::trace::route::SnapshotLevel;
 use nats_trace::trace::stitch::stitch;
+use nats_trace_testkit::measure::median;
 use nats_trace_testkit::synthetic;
 
 #[global_allocator]
@@ -67,11 +68,6 @@ fn cycle(observer: &mut Observer, shapes: &[TraceReport; 2], n: usize) -> (Durat
         bytes += recorded.log_line(LogFormat::Json).len();
     }
     (started.elapsed(), bytes)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

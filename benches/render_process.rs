@@ -21,16 +21,12 @@ use std::time::{Duration, Instant};
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use nats_trace::trace::capture;
 use nats_trace::trace::stitch::Stitcher;
+use nats_trace_testkit::measure::median_f64;
 use nats_trace_testkit::synthetic;
 
 /// mimalloc, as in the binary.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -94,7 +90,7 @@ fn print_stages(path: &Path, servers: usize, runs: usize) {
             column.push(ms(stage));
         }
     }
-    let [parse, stitch, render] = columns.map(|mut c| median(&mut c));
+    let [parse, stitch, render] = columns.map(|mut c| median_f64(&mut c));
     println!(
         "render_process stages {servers}: read + parse {parse:.2} ms, stitch {stitch:.2} ms, render {render:.2} ms"
     );
@@ -124,7 +120,7 @@ fn main() {
         let mut around = [ms(run_binary(&small)), 0.0, ms(run_binary(&small))];
         let large_run = ms(run_binary(&large));
         around[1] = ms(run_binary(&small));
-        let small_run = median(&mut around);
+        let small_run = median_f64(&mut around);
         small_ms.push(small_run);
         large_ms.push(large_run);
         ratios.push(large_run / small_run);
@@ -134,9 +130,9 @@ fn main() {
         .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
         "render_process {small_servers} -> {large_servers} servers: {pairs} pairs, median {:.2} ms -> {:.2} ms, ratio median {:.1}x (lowest {:.1}x, highest {:.1}x)",
-        median(&mut small_ms),
-        median(&mut large_ms),
-        median(&mut ratios),
+        median_f64(&mut small_ms),
+        median_f64(&mut large_ms),
+        median_f64(&mut ratios),
         lowest,
         highest
     );

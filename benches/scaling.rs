@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use nats_trace::render::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use nats_trace::trace::event::TraceMessage;
 use nats_trace::trace::stitch::Stitcher;
+use nats_trace_testkit::measure::median_f64;
 use nats_trace_testkit::synthetic;
 
 /// mimalloc, as in the binary.
@@ -44,11 +45,6 @@ fn timed(messages: &[TraceMessage]) -> Duration {
     elapsed
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
     // Under `cargo test --all-targets` (no `--bench`), a small smoke run.
     let bench = std::env::args().any(|a| a == "--bench");
@@ -76,7 +72,7 @@ fn main() {
         ];
         let large_s = timed(&large_messages).as_secs_f64();
         around[1] = timed(&small_messages).as_secs_f64();
-        let small_s = median(&mut around);
+        let small_s = median_f64(&mut around);
         small_ms.push(small_s * 1e3);
         large_ms.push(large_s * 1e3);
         ratios.push(large_s / small_s);
@@ -86,9 +82,9 @@ fn main() {
         .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
         "scaling fan-out {small} -> {large}: {pairs} pairs, median {:.2} ms -> {:.2} ms, ratio median {:.1}x (lowest {:.1}x, highest {:.1}x)",
-        median(&mut small_ms),
-        median(&mut large_ms),
-        median(&mut ratios),
+        median_f64(&mut small_ms),
+        median_f64(&mut large_ms),
+        median_f64(&mut ratios),
         lowest,
         highest
     );

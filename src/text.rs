@@ -79,6 +79,19 @@ fn is_printable(c: char) -> bool {
         || matches!(c as u32, 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff))
 }
 
+/// Cuts `text` to at most `max` bytes (at a character boundary), ending in `…` when cut.
+pub(crate) fn cut_with_ellipsis(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+}
+
 /// `1234567` → `1,234,567`.
 pub(crate) fn with_commas(n: usize) -> String {
     let digits = n.to_string();

@@ -20,14 +20,7 @@ pub const MAX_SHAPE_BYTES: usize = 512;
 pub fn fingerprint(graph: &TraceGraph) -> String {
     let mut out = String::new();
     write_node(graph, graph.root, &mut out);
-    if out.len() > MAX_SHAPE_BYTES {
-        let mut end = MAX_SHAPE_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
+    crate::text::cut_with_ellipsis(&mut out, MAX_SHAPE_BYTES);
     out
 }
 

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use super::render::{Mark, View, conn_kind};
 use super::{Link, LinkKind};
-use crate::render::{ERROR_COLOR, MISSING_COLOR, kind_style};
+use crate::render::{ERROR_COLOR, MISSING_COLOR, dot_quote, kind_style};
 use crate::text::sanitize;
 
 /// The grey of what is not on the path.
@@ -48,25 +48,6 @@ fn label(view: &View<'_>, name: &str) -> Vec<String> {
         }
         None => vec![name.to_string(), "did not answer".to_string()],
     }
-}
-
-/// A DOT double-quoted string of `lines`.
-fn dot_quote(lines: &[String]) -> String {
-    let mut out = String::from("\"");
-    for (i, line) in lines.iter().enumerate() {
-        if i > 0 {
-            out.push_str("\\n");
-        }
-        for c in sanitize(line).chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c => out.push(c),
-            }
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The DOT graph.

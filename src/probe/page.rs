@@ -52,22 +52,8 @@ pub(crate) fn index(observer: &Observer) -> String {
     html
 }
 
-/// `text` with `&`, `<`, `>`, `"` and `'` escaped, and control characters made visible.
-pub(crate) fn escape(text: &str) -> String {
-    let safe = crate::text::sanitize(text);
-    let mut out = String::with_capacity(safe.len());
-    for c in safe.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// `text` made safe for HTML (the same escaping as the trace pages).
+pub(crate) use crate::render::html::esc as escape;
 
 #[cfg(test)]
 mod tests {

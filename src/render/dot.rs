@@ -16,7 +16,7 @@ use crate::text::sanitize;
 pub struct DotRenderer;
 
 /// A DOT double-quoted string of `lines` joined by line breaks.
-fn quote(lines: &[String]) -> String {
+pub(crate) fn quote(lines: &[String]) -> String {
     let mut out = String::from("\"");
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {

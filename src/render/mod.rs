@@ -17,6 +17,7 @@ pub(crate) mod stats;
 mod style;
 mod tree;
 
+pub(crate) use dot::quote as dot_quote;
 pub(crate) use style::Palette;
 pub(crate) use style::{ERROR_COLOR, MISSING_COLOR, kind_style};
 

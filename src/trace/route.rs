@@ -191,14 +191,7 @@ pub fn kind_name(kind: ConnKind) -> String {
 /// `text`, terminal-safe and cut to [`MAX_LABEL_BYTES`].
 fn label(text: &str) -> String {
     let mut out = crate::text::sanitize(text);
-    if out.len() > MAX_LABEL_BYTES {
-        let mut end = MAX_LABEL_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
+    crate::text::cut_with_ellipsis(&mut out, MAX_LABEL_BYTES);
     out
 }
 
