@@ -1,8 +1,9 @@
 //! `trace --explain` against real misconfigurations on one supercluster with a system
 //! account: no subscriber anywhere (SUBSZ, GATEWAYZ), a subscriber in another account
 //! without an import (SUBSZ), a service export and a stream import without `allow_trace`
-//! (SUBSZ, ACCOUNTZ), a leafnode whose permissions deny the trace destination (VARZ), an
-//! interest-retention stream without consumers (JSZ); no system credentials (CONNZ and one
+//! (SUBSZ, ACCOUNTZ), a leafnode whose `deny_exports` denies the trace destination (VARZ,
+//! LEAFZ, ACCOUNTZ), an interest-retention stream without consumers and a message expecting
+//! another stream (JSZ); no system credentials (CONNZ and one
 //! note); a URL that is not a monitoring port (one line, the trace still printed); no
 //! findings (nothing asked, nothing added).
 
@@ -91,6 +92,15 @@ fn misconfigure(topology: &Topology) -> Subscribers {
     topology
         .wait_for_interest("e1", "APP", "js.x", 1)
         .expect("the stream's interest reaches e1");
+    for (name, subjects) in [("PAY", "pay.>"), ("OTHER", "other.>")] {
+        subs.create_stream(
+            &topology.url("js1"),
+            serde_json::json!({"name": name, "subjects": [subjects], "storage": "memory"}),
+        );
+    }
+    topology
+        .wait_for_interest("e1", "APP", "pay.x", 1)
+        .expect("the PAY stream's interest reaches e1");
     subs
 }
 
@@ -224,12 +234,58 @@ fn boundaries(topology: &Topology, ctx: &str) {
 
 fn missing_and_jetstream(topology: &Topology, ctx: &str) {
     let leaf = explain(topology, ctx, "leaf.x", &["--timeout", "1s"]);
+    let text = section(&leaf.stdout);
     assert!(
-        section(&leaf.stdout).contains("[VARZ] server leaf1 (nats-server"),
+        text.contains(
+            "[VARZ] server leaf1's leafnode remote (account APP) denies exports of `_INBOX.>`, which matches the trace destination `_INBOX."
+        ),
         "{}",
         leaf.stdout
     );
-    assert!(section(&leaf.stdout).contains("answers but sent no trace"));
+    assert!(text.contains("leaf1's trace cannot leave it"), "{text}");
+    assert!(
+        text.contains(
+            "[LEAFZ] server e1's leafnode link to leaf1 is bound to account APP (leaf1 made it); LEAFZ reports no permissions of a link"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("[ACCOUNTZ] account APP on leaf1 has no import or export matching `leaf.x`"),
+        "{text}"
+    );
+    let json = explain(
+        topology,
+        ctx,
+        "leaf.x",
+        &["--timeout", "1s", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let endpoints: Vec<&str> = doc["explanations"]
+        .as_array()
+        .expect("explanations")
+        .iter()
+        .filter(|e| e["finding"] == "missing" && e["server"] == "leaf1")
+        .filter_map(|e| e["endpoint"].as_str())
+        .collect();
+    assert_eq!(endpoints, ["VARZ", "LEAFZ", "ACCOUNTZ"], "{}", json.stdout);
+    let mismatch = explain(
+        topology,
+        ctx,
+        "pay.x",
+        &["-H", "Nats-Expected-Stream:OTHER"],
+    );
+    assert!(
+        section(&mismatch.stdout).contains(
+            "[JSZ] the message expects stream OTHER (Nats-Expected-Stream), but `pay.x` is held by stream PAY (subjects `pay.>`), which refused it ("
+        ),
+        "{}",
+        mismatch.stdout
+    );
+    assert!(
+        section(&mismatch.stdout).contains("; stream OTHER exists but holds `other.>`"),
+        "{}",
+        mismatch.stdout
+    );
     let js = explain(topology, ctx, "js.x", &[]);
     assert!(
         section(&js.stdout)

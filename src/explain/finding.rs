@@ -1,7 +1,8 @@
 //! The questions behind each finding: which endpoint to ask, and the words for its answer.
-//! No interest → SUBSZ (every account) and GATEWAYZ; a missing server → VARZ; an account
-//! boundary → SUBSZ and ACCOUNTZ of the far account; JetStream → JSZ; without system
-//! credentials → CONNZ of the own account. At most [`MAX_FINDINGS`] findings of a kind.
+//! No interest → SUBSZ (every account) and GATEWAYZ; an account boundary → SUBSZ and
+//! ACCOUNTZ of the far account; without system credentials → CONNZ of the own account; a
+//! missing server → [`super::missing`]; JetStream → [`super::jetstream`]. At most
+//! [`MAX_FINDINGS`] findings of a kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,11 +12,11 @@ use super::{Explanation, Explanations};
 use crate::network::monitor::{Endpoint, Monitor, Opt, Reply, Request};
 use crate::network::{list, text};
 use crate::subject::subject_matches;
-use crate::trace::analysis::{Crossing, JetStreamAction};
+use crate::trace::analysis::Crossing;
 use crate::trace::report::TraceReport;
 
 /// The most findings of one kind that are explained.
-const MAX_FINDINGS: usize = 8;
+pub(super) const MAX_FINDINGS: usize = 8;
 
 /// The most servers named in one line.
 const MAX_NAMED: usize = 5;
@@ -34,7 +35,7 @@ struct Site {
     subject: String,
 }
 
-fn line(
+pub(super) fn line(
     finding: &'static str,
     endpoint: Endpoint,
     server: Option<&str>,
@@ -64,12 +65,15 @@ fn named(names: &BTreeSet<String>) -> String {
 
 impl Asker<'_> {
     /// How many servers answered VARZ.
-    fn servers(&self) -> usize {
+    pub(super) fn servers(&self) -> usize {
         self.varz.iter().filter(|r| r.data.is_ok()).count()
     }
 
     /// The replies' data; their errors become notes (once per server).
-    fn data<'r>(replies: &'r [Reply], ex: &mut Explanations) -> Vec<(&'r str, &'r Value)> {
+    pub(super) fn data<'r>(
+        replies: &'r [Reply],
+        ex: &mut Explanations,
+    ) -> Vec<(&'r str, &'r Value)> {
         let mut data = Vec::new();
         for reply in replies {
             match reply.data() {
@@ -172,38 +176,6 @@ impl Asker<'_> {
         }
     }
 
-    /// VARZ of each missing server: did it answer, does it trace.
-    pub(super) fn missing(&self, ex: &mut Explanations) {
-        let graph = &self.report.graph;
-        for node in graph.missing().take(MAX_FINDINGS) {
-            let name = node.server_name();
-            let varz = self
-                .varz
-                .iter()
-                .find(|r| r.server == name && r.data.is_ok());
-            let version = varz
-                .and_then(|r| r.data.as_ref().ok())
-                .and_then(|d| text(d, "version"));
-            let text = match (name.is_empty(), version) {
-                (true, _) => format!(
-                    "a server ({}) did not report and its neighbours did not name it",
-                    node.describe_missing()
-                ),
-                (false, None) => format!(
-                    "server {name} did not answer VARZ: it is stopped or unreachable from here"
-                ),
-                (false, Some(v)) if !crate::connect::version_at_least(&v, 2, 11) => format!(
-                    "server {name} runs nats-server {v}: it does not trace messages (2.11 or newer does)"
-                ),
-                (false, Some(v)) => format!(
-                    "server {name} (nats-server {v}) answers but sent no trace: its leafnode or account permissions may deny publishing to the trace destination, or it was slower than --timeout"
-                ),
-            };
-            ex.lines
-                .push(line("missing", Endpoint::Varz, Some(name), text));
-        }
-    }
-
     /// SUBSZ in the far account of each boundary, and ACCOUNTZ for its export or import.
     pub(super) async fn boundaries(&self, ex: &mut Explanations) {
         let analysis = self.report.analysis();
@@ -296,38 +268,6 @@ impl Asker<'_> {
         (Endpoint::Accountz, text)
     }
 
-    /// JSZ of each stream that did not store the message.
-    pub(super) async fn jetstream(&self, ex: &mut Explanations) {
-        let analysis = self.report.analysis();
-        let actions: Vec<_> = analysis
-            .jetstream()
-            .iter()
-            .filter(|js| js.action != JetStreamAction::Stored)
-            .take(MAX_FINDINGS)
-            .collect();
-        if actions.is_empty() {
-            return;
-        }
-        let request = Request::new(Endpoint::Jsz)
-            .flag(Opt::Accounts)
-            .flag(Opt::Streams)
-            .flag(Opt::Consumers)
-            .flag(Opt::Config);
-        let replies = self.monitor.ask(&request).await;
-        let data = Self::data(&replies, ex);
-        for action in actions {
-            let server = self.report.graph.node(action.node).server_name();
-            let error = action
-                .event(&self.report.graph)
-                .map(|js| js.error.to_string())
-                .unwrap_or_default();
-            let stream = find_stream(&data, &action.stream);
-            let text = stream_words(&action.stream, action.action, &error, stream);
-            ex.lines
-                .push(line("jetstream", Endpoint::Jsz, Some(server), text));
-        }
-    }
-
     /// Without system credentials: CONNZ of the own account for each no-interest finding.
     pub(super) async fn own_account(&self, ex: &mut Explanations) {
         for site in self.sites() {
@@ -398,49 +338,5 @@ fn gateway_words(account: &str, cluster: &str, mode: &Value) -> String {
         format!(
             "the gateway to {cluster} was not crossed: account {account} is {interest_mode} there, and {cluster} registered no matching subscription"
         )
-    }
-}
-
-/// The stream called `name` in the JSZ replies: its config and state.
-fn find_stream<'v>(data: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
-    data.iter().find_map(|(_, jsz)| {
-        list(jsz, "account_details")
-            .flat_map(|a| list(a, "stream_detail"))
-            .find(|s| text(s, "name").as_deref() == Some(name))
-    })
-}
-
-fn stream_words(
-    name: &str,
-    action: JetStreamAction,
-    error: &str,
-    stream: Option<&Value>,
-) -> String {
-    let config = stream.and_then(|s| s.get("config"));
-    let retention = config
-        .and_then(|c| text(c, "retention"))
-        .unwrap_or_default();
-    let consumers = stream
-        .and_then(|s| s.get("state"))
-        .and_then(|s| s.get("consumer_count"))
-        .and_then(Value::as_u64);
-    let limits = config
-        .map(|c| {
-            let number = |k: &str| c.get(k).and_then(Value::as_i64).unwrap_or(-1);
-            format!(
-                "max_msgs {}, max_bytes {}, max_msg_size {}, discard {}",
-                number("max_msgs"),
-                number("max_bytes"),
-                number("max_msg_size"),
-                text(c, "discard").unwrap_or_default()
-            )
-        })
-        .unwrap_or_else(|| "its configuration was not found".to_string());
-    match action {
-        JetStreamAction::NoInterest => format!(
-            "stream {name} has {retention} retention and {} consumer(s): with no consumer interested, it keeps nothing",
-            consumers.map_or_else(|| "no known".to_string(), |c| c.to_string())
-        ),
-        _ => format!("stream {name} rejected the message ({error}); limits: {limits}"),
     }
 }

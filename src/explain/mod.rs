@@ -6,6 +6,8 @@
 //! note says which findings need more.
 
 mod finding;
+mod jetstream;
+mod missing;
 
 use std::io::{self, Write};
 
@@ -96,7 +98,7 @@ pub async fn explain(
     };
     if monitor.is_privileged() {
         ask.no_interest(&mut explanations).await;
-        ask.missing(&mut explanations);
+        ask.missing(&mut explanations).await;
         ask.boundaries(&mut explanations).await;
         ask.jetstream(&mut explanations).await;
     } else {

@@ -90,6 +90,8 @@ pub enum Opt {
     Streams,
     Consumers,
     Config,
+    /// CONNZ: the user each connection authenticated as.
+    Auth,
 }
 
 impl Opt {
@@ -102,6 +104,7 @@ impl Opt {
             Opt::Streams => "streams",
             Opt::Consumers => "consumer",
             Opt::Config => "config",
+            Opt::Auth => "auth",
         }
     }
 
@@ -116,6 +119,7 @@ impl Opt {
             (Opt::Streams, _) => "streams",
             (Opt::Consumers, _) => "consumers",
             (Opt::Config, _) => "config",
+            (Opt::Auth, _) => "auth",
         }
     }
 }
