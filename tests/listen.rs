@@ -1132,10 +1132,26 @@ fn a_jetstream_store_is_shown_stored() {
         .map(|n| Msg::new("orders.new", &[("traceparent", &traceparent(n, true))], "x"))
         .collect();
     messages.push(sentinel());
-    let (code, lines, stderr) =
-        listen_around(&topology, "n1", &["--dest", "trace.app", "--json"], || {
-            publish(&url, "app", &messages)
-        });
+    // A stored message's trace comes after the store, so the sentinel's can come first:
+    // wait for the sentinel and all five.
+    let mut listener = Listener::start(
+        &topology,
+        "n1",
+        &["--dest", "trace.app", "--json"],
+        "trace.app",
+    );
+    publish(&url, "app", &messages);
+    let (stored, ended) = (std::cell::Cell::new(0), std::cell::Cell::new(false));
+    listener.wait_for(
+        |line| {
+            stored.set(stored.get() + usize::from(line.contains("\"subject\":\"orders.new\"")));
+            ended.set(ended.get() || is_end(line));
+            ended.get() && stored.get() == 5
+        },
+        Duration::from_secs(30),
+    );
+    listener.interrupt();
+    let (code, lines, stderr) = listener.finish();
     assert_eq!(code, 130, "{stderr}");
     let docs: Vec<Value> = documents(&lines)
         .into_iter()
