@@ -3,7 +3,9 @@
 //! the example suite on the demo topology and reports `nats_trace_probe_success == 1` for
 //! every case; stopping a leaf server turns its cases to 0 and counts a route change;
 //! `promtool check metrics` accepts `/metrics`; `/probe` answers for a known case and 400 for
-//! an unknown one; the page escapes; SIGTERM during a probe lets it finish and exits 0.
+//! an unknown one; the page escapes; SIGTERM during a probe lets it finish and exits 0;
+//! `/probe` requests for a case in flight share its probe; `probe --snapshot FILE` counts a
+//! real route change against the file written by `check --update-snapshots`.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::spawn_streaming;
+use common::{nats_trace, spawn_streaming};
 
 /// The longest any wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -280,15 +282,7 @@ fn check_endpoints(address: &str, dir: &Path) {
 fn sigterm_lets_the_probe_in_flight_finish_and_exits_zero() {
     let (topology, _subs) = common::hub_with_silent_leaf();
     let dir = tempfile::tempdir().expect("temp dir");
-    let suite = dir.path().join("silent.toml");
-    std::fs::write(
-        &suite,
-        format!(
-            "[[case]]\nname = \"through the silent leaf\"\nserver = \"{}\"\nsubject = \"orders.new\"\ntimeout = \"1500ms\"\n",
-            topology.url("hub")
-        ),
-    )
-    .expect("suite written");
+    let suite = silent_suite(dir.path(), &topology.url("hub"), "1500ms");
     let probe = spawn_streaming(&[
         "probe",
         suite.to_str().expect("utf-8"),
@@ -313,4 +307,176 @@ fn sigterm_lets_the_probe_in_flight_finish_and_exits_zero() {
         lines[0].contains("case=\"through the silent leaf\" result=incomplete"),
         "{stderr}"
     );
+}
+
+/// A suite of one case through the silent leaf: its probe waits `timeout` for the leaf.
+fn silent_suite(dir: &Path, hub: &str, timeout: &str) -> PathBuf {
+    let suite = dir.join("silent.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "[[case]]\nname = \"through the silent leaf\"\nserver = \"{hub}\"\nsubject = \"orders.new\"\ntimeout = \"{timeout}\"\n"
+        ),
+    )
+    .expect("suite written");
+    suite
+}
+
+/// The value of `name{case="CASE"}` in `/metrics`, once it is served.
+fn metric(address: &str, name: &str, case: &str) -> Option<f64> {
+    let (code, body) = get(&format!("http://{address}/metrics"))?;
+    if code != 200 {
+        return None;
+    }
+    let prefix = format!("{name}{{case=\"{case}\"}} ");
+    body.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn probe_requests_for_a_case_in_flight_share_its_probe() {
+    let (topology, _subs) = common::hub_with_silent_leaf();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let suite = silent_suite(dir.path(), &topology.url("hub"), "4s");
+    let probe = spawn_streaming(&[
+        "probe",
+        suite.to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let address = probe_address(&probe);
+    poll("the probe to be serving", || {
+        get(&format!("http://{address}/healthz"))
+    });
+    // The scheduled first probe is in flight (it waits 4 s for the silent leaf): both
+    // requests wait for it instead of starting probes of their own.
+    let url = format!("http://{address}/probe?case=through+the+silent+leaf");
+    let requests: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url))
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = requests
+        .into_iter()
+        .map(|r| r.join().expect("request thread").expect("/probe answers"))
+        .collect();
+    assert_eq!(answers[0].0, 200, "{answers:?}");
+    assert_eq!(answers[0], answers[1], "one probe's metrics for both");
+    assert!(
+        answers[0]
+            .1
+            .contains("nats_trace_probe_complete{case=\"through the silent leaf\"} 0"),
+        "{answers:?}"
+    );
+    let runs = metric(
+        &address,
+        "nats_trace_probe_runs_total",
+        "through the silent leaf",
+    );
+    assert_eq!(runs, Some(1.0), "one probe, counted once");
+    probe.signal("-TERM");
+    let (code, _, stderr) = probe.finish(Vec::new());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one probe logged: {stderr}");
+}
+
+const ORDERS: &str = "orders from EAST";
+const CANCELS: &str = "nobody cancels";
+
+/// Two cases on the demo supercluster: one delivered, one without interest.
+fn snapshot_suite(dir: &Path, topology: &nats_trace::topology::Topology) -> PathBuf {
+    let path = dir.join("routes.toml");
+    let text = format!(
+        "[defaults]\ntimeout = \"2s\"\n\n[[case]]\nname = \"{ORDERS}\"\nserver = \"{}\"\nsubject = \"orders.new\"\n\n[[case]]\nname = \"{CANCELS}\"\nserver = \"{}\"\nsubject = \"orders.cancelled\"\n",
+        topology.url("e1"),
+        topology.url("e2")
+    );
+    std::fs::write(&path, text).expect("suite written");
+    path
+}
+
+/// `probe SUITE --snapshot FILE` every 200 ms, its address, and the probe.
+fn probe_with_snapshot(suite: &Path, file: &Path) -> (common::Streaming, String) {
+    let probe = spawn_streaming(&[
+        "probe",
+        suite.to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--snapshot",
+        file.to_str().expect("utf-8"),
+    ]);
+    let address = probe_address(&probe);
+    (probe, address)
+}
+
+/// Polls until `case` has been probed at least `runs` times; its route metrics then:
+/// (`nats_trace_route_changes_total`, `nats_trace_route_changed`).
+fn route_metrics_after(address: &str, case: &str, runs: f64) -> (f64, f64) {
+    poll(&format!("{runs} probe(s) of {case}"), || {
+        let done = metric(address, "nats_trace_probe_runs_total", case)?;
+        let changes = metric(address, "nats_trace_route_changes_total", case)?;
+        let changed = metric(address, "nats_trace_route_changed", case)?;
+        (done >= runs).then_some((changes, changed))
+    })
+}
+
+#[test]
+fn probe_counts_a_route_change_against_the_snapshot_file() {
+    let (topology, mut subs) = common::demo_supercluster();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let suite = snapshot_suite(dir.path(), &topology);
+    let file = dir.path().join("routes.json");
+    let update = nats_trace(&[
+        "check",
+        suite.to_str().expect("utf-8"),
+        "--snapshot",
+        file.to_str().expect("utf-8"),
+        "--update-snapshots",
+    ]);
+    assert_eq!(update.code, 0, "{update:?}");
+
+    let (probe, address) = probe_with_snapshot(&suite, &file);
+    assert_eq!(route_metrics_after(&address, ORDERS, 1.0), (0.0, 0.0));
+    assert_eq!(route_metrics_after(&address, CANCELS, 1.0), (0.0, 0.0));
+
+    // Someone starts listening to cancellations: that route changes for real.
+    subs.subscribe(&topology.url("e2"), "canceller", "orders.cancelled", None);
+    topology
+        .wait_for_interest("e2", "$G", "orders.cancelled", 1)
+        .expect("interest");
+    poll("the changed route to count", || {
+        let changes = metric(&address, "nats_trace_route_changes_total", CANCELS)?;
+        (changes >= 1.0).then_some(())
+    });
+    let runs = metric(&address, "nats_trace_probe_runs_total", CANCELS).expect("runs");
+    assert_eq!(
+        route_metrics_after(&address, CANCELS, runs + 2.0),
+        (1.0, 1.0),
+        "counted once, changed while it differs"
+    );
+    assert_eq!(
+        route_metrics_after(&address, ORDERS, runs + 2.0),
+        (0.0, 0.0)
+    );
+    probe.signal("-TERM");
+    let (code, _, stderr) = probe.finish(Vec::new());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("case=\"nobody cancels\"") && l.contains("changed=true")),
+        "{stderr}"
+    );
+
+    // A new probe's baseline is the file, not the first route it sees.
+    let (probe, address) = probe_with_snapshot(&suite, &file);
+    assert_eq!(route_metrics_after(&address, CANCELS, 1.0), (1.0, 1.0));
+    assert_eq!(route_metrics_after(&address, ORDERS, 1.0), (0.0, 0.0));
+    probe.signal("-TERM");
+    let (code, _, stderr) = probe.finish(Vec::new());
+    assert_eq!(code, 0, "{stderr}");
 }

@@ -1,10 +1,13 @@
 //! `trace --count`: twenty traces through the demo supercluster give per-server and per-link
 //! arrivals, loss and latency statistics and the route shapes with their counts, as text and
-//! as JSON.
+//! as JSON; SIGTERM or Ctrl-C mid-run prints the statistics gathered so far; formats without
+//! a statistics form are a usage error.
 
 mod common;
 
-use common::nats_trace;
+use std::time::Duration;
+
+use common::{nats_trace, spawn_streaming};
 
 #[test]
 fn twenty_traces_give_statistics_per_server_link_and_shape() {
@@ -108,4 +111,90 @@ fn a_server_that_cannot_be_reached_fails_every_attempt() {
         "{run:?}"
     );
     assert_eq!(run.stderr.matches("warning: trace ").count(), 2, "{run:?}");
+}
+
+#[test]
+fn formats_without_statistics_are_a_usage_error() {
+    for format in ["dot", "mermaid", "otlp", "html"] {
+        let run = nats_trace(&[
+            "-s",
+            "nats://127.0.0.1:1",
+            "orders.new",
+            "--count",
+            "3",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code, 2, "{format}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "--count prints statistics as text or JSON: give --format tree (the default) or json, not {format}"
+            )),
+            "{format}: {run:?}"
+        );
+        assert!(run.stdout.is_empty(), "{format}: {run:?}");
+    }
+}
+
+/// Waits (bounded) until subscription `index` has received `n` messages.
+fn wait_for_messages(subs: &mut common::Subscribers, index: usize, n: usize) {
+    use futures_util::StreamExt;
+    let subscription = &mut subs.subscriptions[index];
+    subs.runtime.block_on(async {
+        for seen in 0..n {
+            let next = tokio::time::timeout(Duration::from_secs(30), subscription.next()).await;
+            assert!(
+                matches!(next, Ok(Some(_))),
+                "only {seen} delivered message(s) arrived"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_stop_signal_mid_run_prints_the_statistics_gathered_so_far() {
+    for (signal, format) in [("-TERM", "json"), ("-INT", "tree")] {
+        let topology = nats_trace::topology::Topology::single().expect("server starts");
+        let url = topology.url("n1");
+        let mut subs = common::Subscribers::new();
+        let watcher = subs.subscribe(&url, "watcher", "orders.new", None);
+        topology
+            .wait_for_interest("n1", "$G", "orders.new", 1)
+            .expect("interest");
+        let run = spawn_streaming(&[
+            "-s",
+            &url,
+            "trace",
+            "orders.new",
+            "--deliver",
+            "--count",
+            "10000",
+            "--interval",
+            "20ms",
+            "--format",
+            format,
+        ]);
+        // Each trace delivers its message once: the second delivery means the first trace
+        // is done.
+        wait_for_messages(&mut subs, watcher, 2);
+        run.signal(signal);
+        let (code, lines, stderr) = run.finish(Vec::new());
+        assert_eq!(code, 130, "{signal}: {stderr}");
+        let out = lines.join("\n");
+        let traces = if format == "json" {
+            let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+            assert_eq!(doc["complete"], doc["traces"], "{out}");
+            doc["traces"].as_u64().expect("traces")
+        } else {
+            let first = lines.first().expect("statistics");
+            assert!(first.contains(" trace(s) of orders.new: "), "{out}");
+            assert!(out.contains("\nn1 "), "{out}");
+            first
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a count")
+        };
+        assert!((1..10000).contains(&traces), "{signal}: {out}");
+    }
 }

@@ -14,6 +14,7 @@ mod metrics;
 mod page;
 mod scheduler;
 mod server;
+mod slots;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

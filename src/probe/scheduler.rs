@@ -1,9 +1,9 @@
 //! When each case runs: every case is due at start, then its interval after its last probe
 //! ended; at most `--parallel` probes run at once, each bounded by twice its timeout (connect,
-//! then collect) plus a second; `/probe?case=NAME` requests run as soon as there is room.
+//! then collect) plus a second; `/probe?case=NAME` requests run as soon as there is room, or
+//! wait for the probe of their case in flight ([`Slots`]: never two probes of one case).
 //! SIGTERM or Ctrl-C stops scheduling and waits for the probes in flight.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ use crate::ci::snapshot::Snapshots;
 use crate::ci::suite::{Case, Suite};
 use crate::connect::options::ConnectionOptions;
 use crate::error::{Error, Outcome};
+use crate::probe::slots::Slots;
 use crate::probe::{Observer, ProbeResult, ProbeSettings, log, server};
 use crate::verbose::Verbose;
 
@@ -37,8 +38,7 @@ pub(crate) fn probe_bound(connection: &ConnectionOptions, case: &Case) -> Durati
     timeout.saturating_mul(2) + Duration::from_secs(1)
 }
 
-type Running<'a> =
-    Pin<Box<dyn Future<Output = (usize, ProbeResult, Option<oneshot::Sender<String>>)> + 'a>>;
+type Running<'a> = Pin<Box<dyn Future<Output = (usize, ProbeResult)> + 'a>>;
 
 /// The scheduler's state.
 struct Scheduler<'a> {
@@ -48,8 +48,7 @@ struct Scheduler<'a> {
     log: &'a Verbose,
     shared: Shared,
     due: Vec<Instant>,
-    busy: Vec<bool>,
-    queue: VecDeque<OnDemand>,
+    slots: Slots,
     running: FuturesUnordered<Running<'a>>,
 }
 
@@ -117,8 +116,7 @@ impl<'a> Scheduler<'a> {
             log,
             shared,
             due: vec![now; cases.len()],
-            busy: vec![false; cases.len()],
-            queue: VecDeque::new(),
+            slots: Slots::new(cases.len()),
             running: FuturesUnordered::new(),
         }
     }
@@ -144,16 +142,18 @@ impl<'a> Scheduler<'a> {
                     result?;
                     stopping = true;
                     inbox.close();
-                    self.queue.clear();
+                    self.slots.drop_queued();
                     let _ = stopped.send(true);
                 }
-                Some((index, result, reply)) = self.running.next(), if !self.running.is_empty() => {
-                    self.finish(index, result, reply);
+                Some((index, result)) = self.running.next(), if !self.running.is_empty() => {
+                    self.finish(index, result);
                 }
-                Some(request) = inbox.recv(), if !stopping => self.queue.push_back(request),
+                Some(request) = inbox.recv(), if !stopping => {
+                    self.slots.ask(request.case, request.reply);
+                }
                 () = sleep_until(next), if !stopping && next.is_some() => {
                     if let Some((index, _)) = next {
-                        self.start(index, None);
+                        self.start(index);
                     }
                 }
             }
@@ -168,27 +168,29 @@ impl<'a> Scheduler<'a> {
         self.due
             .iter()
             .enumerate()
-            .filter(|(index, _)| !self.busy[*index])
+            .filter(|(index, _)| !self.slots.is_busy(*index))
             .min_by_key(|(_, at)| **at)
             .map(|(index, at)| (index, *at))
     }
 
-    /// Starts the queued `/probe` requests there is room for.
+    /// Starts the cases queued by `/probe` requests there is room for.
     fn start_queued(&mut self) {
         while self.running.len() < self.settings.parallel.max(1) {
-            let Some(request) = self.queue.pop_front() else {
+            let Some(index) = self.slots.next_queued() else {
                 return;
             };
-            self.start(request.case, Some(request.reply));
+            self.start(index);
         }
     }
 
-    /// Starts a probe of case `index`, bounded by [`probe_bound`].
-    fn start(&mut self, index: usize, reply: Option<oneshot::Sender<String>>) {
+    /// Starts a probe of case `index`, bounded by [`probe_bound`], unless one is in flight.
+    fn start(&mut self, index: usize) {
         let Some(case) = self.cases.get(index) else {
             return;
         };
-        self.busy[index] = true;
+        if !self.slots.start(index) {
+            return;
+        }
         let connection = self.connection;
         let log = self.log;
         let bound = probe_bound(connection, case);
@@ -198,19 +200,14 @@ impl<'a> Scheduler<'a> {
                 Ok(traced) => ProbeResult::of_trace(&case.name, traced),
                 Err(_) => ProbeResult::timed_out(&case.name, bound),
             };
-            (index, result, reply)
+            (index, result)
         }));
     }
 
-    /// Records an ended probe, logs it, answers its `/probe` request, and schedules the
-    /// case's next run.
-    fn finish(
-        &mut self,
-        index: usize,
-        result: ProbeResult,
-        reply: Option<oneshot::Sender<String>>,
-    ) {
-        self.busy[index] = false;
+    /// Records an ended probe, logs it, answers the `/probe` requests waiting for it, and
+    /// schedules the case's next run.
+    fn finish(&mut self, index: usize, result: ProbeResult) {
+        let waiting = self.slots.finish(index);
         let interval = self.cases[index].interval.unwrap_or(self.settings.interval);
         self.due[index] = Instant::now() + interval;
         let Ok(mut observer) = self.shared.lock() else {
@@ -218,8 +215,11 @@ impl<'a> Scheduler<'a> {
         };
         let recorded = observer.observe(index, result);
         log::write_line(recorded, self.settings.log_format);
-        if let Some(reply) = reply {
-            let _ = reply.send(crate::probe::Metrics::render_one(recorded));
+        if !waiting.is_empty() {
+            let body = crate::probe::Metrics::render_one(recorded);
+            for reply in waiting {
+                let _ = reply.send(body.clone());
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The one live-trace entry point: connect, publish the probe, collect its trace messages
 //! and stitch them into a report, ad hoc (`Nats-Trace-Dest`) or in Trace Context mode (a
-//! `traceparent`, collected from the account's destination; see [`collect::TraceContext`]). `trace`, `check` and `demo` (and later `listen` and
-//! `probe`) all trace through [`trace_live`], never through a copy of it.
+//! `traceparent`, collected from the account's destination; see [`collect::TraceContext`]).
+//! `trace` (also `--count` and `demo`'s traces), `check`, `probe` (through `check`'s case
+//! runner) and `topology --trace` all trace through [`trace_live`], never through a copy of
+//! it.
 
 use crate::connect;
 use crate::connect::options::ConnectionOptions;
