@@ -86,6 +86,7 @@ fn a_live_trace_through_the_supercluster_and_leafnodes_is_exported_once() {
     let env = [
         ("OTEL_SERVICE_NAME", "orders-broker"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s%3Dcret"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ];
     let run = nats_trace_with_env(&args, &env);
     assert_eq!(run.code, 0, "{run:?}");
@@ -153,6 +154,13 @@ fn trace_context_mode_hangs_the_spans_under_the_given_traceparent() {
     let spans = receiver.spans();
     assert_eq!(spans.len(), 6, "{spans:#?}");
     assert_tree(&spans, &given.trace_id, &given.parent_id);
+    // Without a compression variable, one small trace is sent as plain protobuf.
+    let received = receiver.received();
+    assert_eq!(
+        received[0].content_encoding, "",
+        "small bodies are not gzipped"
+    );
+    assert!(received[0].request.is_some(), "plain protobuf decodes");
     // stdout's OTLP/JSON names the same spans as the exported request.
     let printed: ExportTraceServiceRequest = serde_json::from_str(&run.stdout).unwrap();
     let printed = &printed.resource_spans[0].scope_spans[0].spans;

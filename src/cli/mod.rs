@@ -579,10 +579,11 @@ pub struct ListenArgs {
 /// OpenTelemetry export (see docs/otel.md); for `trace`, `render` and `listen`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OtlpArgs {
-    /// Also send the hops as OpenTelemetry spans (OTLP/HTTP protobuf, gzip) to URL, e.g.
+    /// Also send the hops as OpenTelemetry spans (OTLP/HTTP protobuf) to URL, e.g.
     /// http://localhost:4318/v1/traces; the output is unchanged. Default: the
     /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces
-    /// (also read: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _CERTIFICATE, OTEL_SERVICE_NAME).
+    /// (also read: OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _CERTIFICATE, _COMPRESSION,
+    /// OTEL_SERVICE_NAME).
     /// A failed export is one warning line.
     #[arg(long, value_name = "URL", help_heading = "OpenTelemetry")]
     pub otlp_endpoint: Option<String>,

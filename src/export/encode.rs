@@ -60,16 +60,41 @@ pub fn request(service_name: &str, spans: Vec<Span>) -> ExportTraceServiceReques
     }
 }
 
-/// The gzipped protobuf body of one request.
-pub fn body(service_name: &str, spans: Vec<Span>) -> Result<Vec<u8>, String> {
+/// The smallest protobuf body gzipped when compression is not chosen (16 KiB).
+pub const GZIP_FROM: usize = 16 * 1024;
+
+/// One request's body: protobuf, gzipped or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub gzipped: bool,
+}
+
+/// The protobuf body of one request, gzipped as `compression` says.
+pub fn body(
+    service_name: &str,
+    spans: Vec<Span>,
+    compression: crate::export::Compression,
+) -> Result<Body, String> {
     let bytes = request(service_name, spans).encode_to_vec();
+    if !compression.gzips(bytes.len()) {
+        return Ok(Body {
+            bytes,
+            gzipped: false,
+        });
+    }
     let mut gz = GzEncoder::new(
         Vec::with_capacity(bytes.len() / 3 + 64),
         Compression::fast(),
     );
-    gz.write_all(&bytes)
+    let bytes = gz
+        .write_all(&bytes)
         .and_then(|()| gz.finish())
-        .map_err(|e| format!("cannot compress the request: {e}"))
+        .map_err(|e| format!("cannot compress the request: {e}"))?;
+    Ok(Body {
+        bytes,
+        gzipped: true,
+    })
 }
 
 fn proto_span(trace_id: &[u8; 16], s: &spans::Span) -> Span {

@@ -1,8 +1,8 @@
 //! OTLP/HTTP export of the span model (see docs/otel.md): where to send
 //! ([`ExportSettings`], resolved once by the CLI from `--otlp-endpoint` and the standard
 //! `OTEL_EXPORTER_OTLP_*` variables), the protobuf encoding ([`encode`]), the HTTP client
-//! with retries ([`otlp_http`]), one background export for `trace` and `render`
-//! ([`Background`]) and the bounded batching queue of `listen` ([`queue`]). Export never
+//! with retries ([`otlp_http`]), one export for `trace` and `render`, sent after
+//! their output ([`Background`]) and the bounded batching queue of `listen` ([`queue`]). Export never
 //! changes a command's output or exit code: its failure is one warning line.
 
 pub mod encode;
@@ -11,7 +11,6 @@ pub mod queue;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::connect::secret::Secret;
@@ -49,6 +48,41 @@ pub struct ExportSettings {
     pub timeout: Duration,
     /// `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file of CAs to trust instead of the system's.
     pub certificate: Option<PathBuf>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` / `OTEL_EXPORTER_OTLP_COMPRESSION`.
+    pub compression: Compression,
+}
+
+/// When request bodies are gzipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Unset: bodies of [`encode::GZIP_FROM`] bytes or more (setting up the compressor costs
+    /// about half a millisecond, more than gzip saves on one small trace).
+    #[default]
+    Auto,
+    /// `gzip`: every body.
+    Gzip,
+    /// `none`: no body.
+    None,
+}
+
+impl Compression {
+    /// The standard variable's value: `gzip` or `none`.
+    fn parse(name: &str, value: &str) -> Result<Compression, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "gzip" => Ok(Compression::Gzip),
+            "none" => Ok(Compression::None),
+            _ => Err(format!("{name}: expected gzip or none")),
+        }
+    }
+
+    /// Whether a protobuf body of `len` bytes is gzipped.
+    pub fn gzips(self, len: usize) -> bool {
+        match self {
+            Compression::Auto => len >= encode::GZIP_FROM,
+            Compression::Gzip => true,
+            Compression::None => false,
+        }
+    }
 }
 
 impl fmt::Debug for ExportSettings {
@@ -60,6 +94,7 @@ impl fmt::Debug for ExportSettings {
             .field("service_name", &self.service_name)
             .field("timeout", &self.timeout)
             .field("certificate", &self.certificate)
+            .field("compression", &self.compression)
             .finish()
     }
 }
@@ -93,6 +128,7 @@ impl ExportSettings {
             Some(ms) => parse_timeout(&ms)?,
             None => DEFAULT_TIMEOUT,
         };
+        let compression = resolve_compression(&var)?;
         Ok(Some(ExportSettings {
             endpoint: endpoint.trim().to_string(),
             headers,
@@ -100,6 +136,7 @@ impl ExportSettings {
                 .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string()),
             timeout,
             certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from),
+            compression,
         }))
     }
 
@@ -112,6 +149,19 @@ impl ExportSettings {
     pub fn failure(&self, why: &str) -> String {
         format!("otlp export to {}: {why}", self.display_endpoint())
     }
+}
+
+/// The traces variable, else the general one, else [`Compression::Auto`].
+fn resolve_compression(var: &impl Fn(&str) -> Option<String>) -> Result<Compression, String> {
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ] {
+        if let Some(value) = var(name) {
+            return Compression::parse(name, &value);
+        }
+    }
+    Ok(Compression::Auto)
 }
 
 /// An `http://` or `https://` URL with a host.
@@ -185,42 +235,37 @@ fn without_userinfo(url: &str) -> String {
     }
 }
 
-/// One export running on its own thread (`trace`, `render`): started before the output is
-/// written, waited for after it.
+/// One export of `trace` or `render`: the request is made before the output is written and
+/// sent after it, on the calling thread (a thread of its own measured slower: its start and
+/// its fresh heap cost more than writing the output takes).
 #[derive(Debug)]
 pub struct Background {
-    handle: JoinHandle<Result<(), String>>,
+    body: Result<encode::Body, String>,
     settings: ExportSettings,
 }
 
 impl Background {
-    /// Builds the spans of `report` now and sends them on a new thread. A failure to make
+    /// Builds the request of `report` now; [`Background::wait`] sends it. A failure to make
     /// the spans is the export's failure, reported by [`Background::wait`].
     pub fn start(
         settings: &ExportSettings,
         report: &TraceReport,
         span_headers: &[String],
     ) -> Background {
-        let spans = encode::spans_of(report, span_headers);
-        let thread_settings = settings.clone();
-        let handle = std::thread::spawn(move || {
-            let spans = spans?;
-            let body = encode::body(&thread_settings.service_name, spans)?;
-            otlp_http::Client::new(&thread_settings)?.send(&body)
-        });
+        let body = encode::spans_of(report, span_headers)
+            .and_then(|spans| encode::body(&settings.service_name, spans, settings.compression));
         Background {
-            handle,
+            body,
             settings: settings.clone(),
         }
     }
 
-    /// Waits for the export (bounded by its timeout); `Err` is the one warning line's text.
+    /// Sends the request (bounded by the export's timeout); `Err` is the one warning line's
+    /// text.
     pub fn wait(self) -> Result<(), String> {
-        let result = self
-            .handle
-            .join()
-            .unwrap_or_else(|_| Err("the export thread failed".to_string()));
-        result.map_err(|why| self.settings.failure(&why))
+        self.body
+            .and_then(|body| otlp_http::Client::new(&self.settings)?.send(&body))
+            .map_err(|why| self.settings.failure(&why))
     }
 }
 
@@ -234,6 +279,34 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn compression_is_by_size_unless_a_variable_chooses() {
+        let url = Some("http://127.0.0.1:4318/v1/traces".to_string());
+        let auto = ExportSettings::resolve(url.clone(), env(&[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(auto.compression, Compression::Auto);
+        assert!(!auto.compression.gzips(encode::GZIP_FROM - 1));
+        assert!(auto.compression.gzips(encode::GZIP_FROM));
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "GZIP"),
+        ];
+        let chosen = ExportSettings::resolve(url.clone(), env(&vars))
+            .unwrap()
+            .unwrap();
+        assert_eq!(chosen.compression, Compression::Gzip);
+        assert!(chosen.compression.gzips(1));
+        let none = [("OTEL_EXPORTER_OTLP_COMPRESSION", "none")];
+        let none = ExportSettings::resolve(url.clone(), env(&none))
+            .unwrap()
+            .unwrap();
+        assert!(!none.compression.gzips(usize::MAX));
+        let bad = [("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")];
+        let why = ExportSettings::resolve(url, env(&bad)).unwrap_err();
+        assert_eq!(why, "OTEL_EXPORTER_OTLP_COMPRESSION: expected gzip or none");
     }
 
     #[test]

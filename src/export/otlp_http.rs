@@ -1,5 +1,6 @@
 //! The OTLP/HTTP client: one `ureq` agent (rustls; the system's roots through the platform
-//! verifier, or the CAs of `OTEL_EXPORTER_OTLP_CERTIFICATE`), POSTing gzipped protobuf
+//! verifier, or the CAs of `OTEL_EXPORTER_OTLP_CERTIFICATE`), POSTing protobuf (gzipped as
+//! the settings say)
 //! with the `OTEL_EXPORTER_OTLP_HEADERS`. Retries on 429, 502, 503 and 504 with bounded
 //! exponential backoff, honouring `Retry-After` in seconds (capped); the whole send,
 //! retries included, stays within the settings' timeout.
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::export::ExportSettings;
+use crate::export::encode::Body;
 
 /// The most attempts of one request.
 const MAX_ATTEMPTS: u32 = 6;
@@ -64,9 +66,9 @@ impl Client {
         })
     }
 
-    /// POSTs `body` (gzipped protobuf), retrying as the module says; `Err` says why it
+    /// POSTs `body` (protobuf, gzipped or not), retrying as the module says; `Err` says why it
     /// failed in a few words (no header value).
-    pub fn send(&self, body: &[u8]) -> Result<(), String> {
+    pub fn send(&self, body: &Body) -> Result<(), String> {
         let deadline = Instant::now() + self.settings.timeout;
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
@@ -89,7 +91,7 @@ impl Client {
     }
 
     /// One POST within `remaining`.
-    fn attempt(&self, body: &[u8], remaining: Duration) -> Result<Attempt, String> {
+    fn attempt(&self, body: &Body, remaining: Duration) -> Result<Attempt, String> {
         let config = self.agent.post(&self.settings.endpoint).config();
         let left = Some(remaining);
         let config = if self.ip_host {
@@ -106,12 +108,14 @@ impl Client {
         };
         let mut request = config
             .build()
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "gzip");
+            .header("Content-Type", "application/x-protobuf");
+        if body.gzipped {
+            request = request.header("Content-Encoding", "gzip");
+        }
         for (name, value) in &self.settings.headers {
             request = request.header(name.as_str(), value.expose());
         }
-        let mut response = request.send(body).map_err(|e| describe(&e))?;
+        let mut response = request.send(&body.bytes[..]).map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -204,7 +204,11 @@ impl Worker {
         let count = spans.len();
         let n = count as u64;
         let result = client.as_ref().map_err(Clone::clone).and_then(|client| {
-            let body = encode::body(&self.settings.service_name, spans)?;
+            let body = encode::body(
+                &self.settings.service_name,
+                spans,
+                self.settings.compression,
+            )?;
             client.send(&body)
         });
         match result {
@@ -258,6 +262,7 @@ mod tests {
             service_name: "nats".into(),
             timeout: Duration::from_secs(30),
             certificate: None,
+            compression: Default::default(),
         };
         let limits = BatchLimits {
             max_spans: 1,
