@@ -1,10 +1,10 @@
 //! The OpenTelemetry steps the commands share: the renderer of the chosen format (the
-//! `otlp` one with the `--otlp-header` names), and the background export of one report
-//! for `trace` and `render` (started before the output is written, waited for after it;
+//! `otlp` one with the `--otlp-header` names), and the export of one report
+//! for `trace` and `render` (made before the output is written, sent after it;
 //! a failure is one warning line and changes neither output nor exit code).
 
 use crate::commands::{color_enabled, print_warning};
-use crate::export::{Background, OtlpSettings};
+use crate::export::{OtlpSettings, PendingExport};
 use crate::render::{Format, OtlpRenderer, RenderOptions, Renderer, TraceReport};
 use crate::settings::OutputOptions;
 use crate::verbose::Verbose;
@@ -25,7 +25,7 @@ pub(crate) fn start(
     otlp: &OtlpSettings,
     report: &TraceReport,
     log: &Verbose,
-) -> Option<Background> {
+) -> Option<PendingExport> {
     log.say(format_args!(
         "OpenTelemetry trace-id {}",
         report.otel_trace_id_hex()
@@ -36,12 +36,12 @@ pub(crate) fn start(
         report.graph.graph.node_count(),
         settings.display_endpoint()
     ));
-    Some(Background::start(settings, report, &otlp.span_headers))
+    Some(PendingExport::start(settings, report, &otlp.span_headers))
 }
 
-/// Waits for the export (bounded by its timeout): one warning line when it failed.
-pub(crate) fn finish(export: Option<Background>, log: &Verbose) {
-    match export.map(Background::wait) {
+/// Sends the export (bounded by its timeout): one warning line when it failed.
+pub(crate) fn finish(export: Option<PendingExport>, log: &Verbose) {
+    match export.map(PendingExport::send) {
         Some(Err(why)) => print_warning(&why),
         Some(Ok(())) => log.say(format_args!("spans exported")),
         None => {}

@@ -2,7 +2,7 @@
 //! ([`ExportSettings`], resolved once by the CLI from `--otlp-endpoint` and the standard
 //! `OTEL_EXPORTER_OTLP_*` variables), the protobuf encoding ([`encode`]), the HTTP client
 //! with retries ([`otlp_http`]), one export for `trace` and `render`, sent after
-//! their output ([`Background`]) and the bounded batching queue of `listen` ([`queue`]). Export never
+//! their output ([`PendingExport`]) and the bounded batching queue of `listen` ([`queue`]). Export never
 //! changes a command's output or exit code: its failure is one warning line.
 
 pub mod encode;
@@ -239,22 +239,22 @@ fn without_userinfo(url: &str) -> String {
 /// sent after it, on the calling thread (a thread of its own measured slower: its start and
 /// its fresh heap cost more than writing the output takes).
 #[derive(Debug)]
-pub struct Background {
+pub struct PendingExport {
     body: Result<encode::Body, String>,
     settings: ExportSettings,
 }
 
-impl Background {
-    /// Builds the request of `report` now; [`Background::wait`] sends it. A failure to make
-    /// the spans is the export's failure, reported by [`Background::wait`].
+impl PendingExport {
+    /// Builds the request of `report` now; [`PendingExport::send`] sends it. A failure to make
+    /// the spans is the export's failure, reported by [`PendingExport::send`].
     pub fn start(
         settings: &ExportSettings,
         report: &TraceReport,
         span_headers: &[String],
-    ) -> Background {
+    ) -> PendingExport {
         let body = encode::spans_of(report, span_headers)
             .and_then(|spans| encode::body(&settings.service_name, spans, settings.compression));
-        Background {
+        PendingExport {
             body,
             settings: settings.clone(),
         }
@@ -262,7 +262,7 @@ impl Background {
 
     /// Sends the request (bounded by the export's timeout); `Err` is the one warning line's
     /// text.
-    pub fn wait(self) -> Result<(), String> {
+    pub fn send(self) -> Result<(), String> {
         self.body
             .and_then(|body| otlp_http::Client::new(&self.settings)?.send(&body))
             .map_err(|why| self.settings.failure(&why))
