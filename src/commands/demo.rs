@@ -178,6 +178,7 @@ fn print_topology(
         out,
         "Trace Context: nats-trace -s {origin} {DEMO_SUBJECT} --traceparent --dest {DEMO_TRACE_DEST}"
     )?;
+    write_monitoring_hints(topology, &origin, out)?;
     match traffic {
         Some(rate) => writeln!(
             out,
@@ -195,6 +196,25 @@ fn print_topology(
     )?;
     writeln!(out, "Press Ctrl-C (or send SIGTERM) to stop it.")?;
     out.flush()?;
+    Ok(())
+}
+
+/// The `topology` and `--explain` commands for the demo, through its monitoring URLs.
+fn write_monitoring_hints(
+    topology: &Topology,
+    origin: &str,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let monitors: Vec<String> = topology.servers().iter().map(|s| s.monitor_url()).collect();
+    let monitors = monitors.join(",");
+    writeln!(
+        out,
+        "The network: nats-trace -s {origin} topology --monitor {monitors} --trace {DEMO_SUBJECT}"
+    )?;
+    writeln!(
+        out,
+        "Why nowhere: nats-trace -s {origin} orders.none --explain --monitor {monitors}"
+    )?;
     Ok(())
 }
 
