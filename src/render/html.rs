@@ -16,7 +16,7 @@ use std::io;
 use serde_json::{Value, json};
 
 use super::diagram::{Diagram, Shape};
-use super::style::{ERROR_COLOR, MISSING_COLOR, WARNING_COLOR, kind_style};
+use super::style::{ERROR_COLOR, LEGEND_KINDS, MISSING_COLOR, WARNING_COLOR, kind_style};
 use super::{RenderOptions, Renderer, TraceReport, TreeRenderer};
 use crate::trace::event::{ConnKind, Event, TraceMessage};
 use crate::trace::redact::Redactor;
@@ -321,13 +321,7 @@ fn describe(report: &TraceReport) -> String {
 /// The legend: each connection kind's line, with the tree's arrow.
 fn legend() -> String {
     let mut out = String::from("<ul class=\"legend\" aria-label=\"legend\">");
-    for kind in [
-        ConnKind::Client,
-        ConnKind::Router,
-        ConnKind::Gateway,
-        ConnKind::Leafnode,
-        ConnKind::JetStream,
-    ] {
+    for kind in LEGEND_KINDS {
         let style = kind_style(kind);
         let dash = if style.dot_line == "dotted" {
             " stroke-dasharray=\"3 4\""
@@ -484,14 +478,7 @@ pub(crate) fn page(title: &str, body: &str) -> String {
 /// The light colours of `style.rs` as CSS variables (page.css lightens them for dark).
 fn colour_variables() -> String {
     let mut out = String::from(":root{");
-    for kind in [
-        ConnKind::Client,
-        ConnKind::Router,
-        ConnKind::Gateway,
-        ConnKind::Leafnode,
-        ConnKind::JetStream,
-        ConnKind::System,
-    ] {
+    for kind in LEGEND_KINDS.into_iter().chain([ConnKind::System]) {
         out.push_str(&format!(
             "--{}:{};",
             kind_class(kind),

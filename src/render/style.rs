@@ -23,6 +23,15 @@ pub(crate) struct KindStyle {
     pub(crate) mermaid_arrow: &'static str,
 }
 
+/// The kinds the legend lists, in its order.
+pub(crate) const LEGEND_KINDS: [ConnKind; 5] = [
+    ConnKind::Client,
+    ConnKind::Router,
+    ConnKind::Gateway,
+    ConnKind::Leafnode,
+    ConnKind::JetStream,
+];
+
 /// The colour of errors in the picture formats.
 pub(crate) const ERROR_COLOR: &str = "#d32f2f";
 
